@@ -1,0 +1,18 @@
+"""mimo-hf: MIMONets (Menet et al., NeurIPS 2023) as Hugging Face `transformers` models."""
+
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
+from .mimoconv.configuration_mimoconv import MIMOConvConfig
+from .mimoconv.modeling_mimoconv import MIMOConvForImageClassification, MIMOConvModel
+
+__version__ = "0.1.0"
+__all__ = ["MIMOConvConfig", "MIMOConvModel", "MIMOConvForImageClassification"]
+
+# Installed-package path: the Auto classes resolve model_type "mimoconv" without remote code.
+AutoConfig.register(MIMOConvConfig.model_type, MIMOConvConfig, exist_ok=True)
+AutoModel.register(MIMOConvConfig, MIMOConvModel, exist_ok=True)
+AutoModelForImageClassification.register(MIMOConvConfig, MIMOConvForImageClassification, exist_ok=True)
+# Hub path: save_pretrained copies the model files into the folder and records them in auto_map.
+MIMOConvConfig.register_for_auto_class()
+MIMOConvModel.register_for_auto_class("AutoModel")
+MIMOConvForImageClassification.register_for_auto_class("AutoModelForImageClassification")
