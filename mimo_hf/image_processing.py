@@ -25,6 +25,10 @@ def make_image_processor(dataset="cifar10", image_size=32):
     which is what pipelines and Hub users need.
     """
     mean, std = dataset_stats(dataset)
+    extra = {}
+    if len(mean) == 3:
+        # Let pipelines accept grayscale or RGBA pictures for RGB models.
+        extra["do_convert_rgb"] = True
     return ViTImageProcessor(
         do_resize=True,
         size={"height": image_size, "width": image_size},
@@ -34,4 +38,5 @@ def make_image_processor(dataset="cifar10", image_size=32):
         do_normalize=True,
         image_mean=list(mean),
         image_std=list(std),
+        **extra,
     )

@@ -1,0 +1,139 @@
+"""Image classification data: load a Hub dataset (or a local parquet copy) into one uint8 tensor.
+
+The datasets used here are small (CIFAR: 50k x 3 x 32 x 32 = 150 MB as uint8), so every image is decoded
+once, up front, and training reads batches by indexing a tensor. That keeps JPEG/PNG decoding out of
+the training loop and makes augmentation a batched tensor operation (see `augment.py`).
+"""
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+from datasets import ClassLabel, Image, load_dataset
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Column names and pixel mode of one image classification dataset on the Hub."""
+
+    name: str  # short name, the key of `image_processing.DATASET_STATS`
+    image_column: str
+    label_column: str
+    mode: str  # PIL mode every image is converted to: "RGB" (C=3) or "L" (C=1)
+
+
+# Hub id -> schema. A local `data_dir` must hold parquet shards in the same schema as the Hub id.
+DATASETS = {
+    "uoft-cs/cifar10": DatasetInfo("cifar10", "img", "label", "RGB"),
+    "uoft-cs/cifar100": DatasetInfo("cifar100", "img", "fine_label", "RGB"),
+    "ylecun/mnist": DatasetInfo("mnist", "image", "label", "L"),
+}
+
+
+@dataclass
+class ImageTensors:
+    """A decoded image classification split, ready for batched indexing."""
+
+    images: torch.Tensor  # (n, C, H, W) uint8
+    labels: torch.Tensor  # (n,) int64
+    label_names: list  # list[str], index = label id
+    dataset: str  # short name ("cifar10", ...), selects the normalisation statistics
+
+    def __len__(self):
+        """Number of examples."""
+        return self.labels.shape[0]
+
+    def subset(self, indices):
+        """A new ImageTensors holding the examples at `indices` (a 1-D index tensor)."""
+        return ImageTensors(self.images[indices], self.labels[indices], list(self.label_names), self.dataset)
+
+
+def dataset_info(dataset):
+    """The `DatasetInfo` for a Hub id ("uoft-cs/cifar10") or a short name ("cifar10")."""
+    if dataset in DATASETS:
+        return DATASETS[dataset]
+    for info in DATASETS.values():
+        if info.name == dataset:
+            return info
+    known = sorted(DATASETS) + sorted(info.name for info in DATASETS.values())
+    raise ValueError(f"unknown dataset {dataset!r}: its image and label columns are not known; known: {known}")
+
+
+def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
+    """Load one split as an `ImageTensors`, every image decoded once.
+
+    dataset: a Hub id or short name from `DATASETS` (it fixes the column names and the pixel mode).
+    data_dir: optional local folder of parquet shards named `{split}-*.parquet` in the Hub schema
+      (e.g. `shared/data/cifar10`); without it the Hub id is loaded with `datasets.load_dataset`.
+    """
+    info = dataset_info(dataset)
+    if data_dir is None:
+        hub_id = next(key for key, value in DATASETS.items() if value is info)
+        ds = load_dataset(hub_id, split=split)
+    else:
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"data directory {str(folder)!r} does not exist")
+        shards = sorted(folder.glob(f"{split}-*.parquet"))
+        if not shards:
+            found = sorted(p.name for p in folder.glob("*.parquet"))
+            raise FileNotFoundError(f"no parquet shards {split}-*.parquet in {str(folder)!r}; found: {found}")
+        # Only this split's files are given, so `datasets` prepares (caches) only this split.
+        ds = load_dataset("parquet", data_files={split: [str(p) for p in shards]}, split=split)
+
+    for column in (info.image_column, info.label_column):
+        if column not in ds.column_names:
+            raise ValueError(f"{dataset!r} split {split!r} has no column {column!r}; columns: {ds.column_names}")
+
+    label_feature = ds.features[info.label_column]
+    labels = torch.from_numpy(ds.data.column(info.label_column).to_numpy().astype(np.int64))  # (n,)
+    if isinstance(label_feature, ClassLabel):
+        label_names = list(label_feature.names)
+    else:  # plain integer labels: name them by their id
+        label_names = [str(i) for i in range(int(labels.max()) + 1 if len(labels) else 0)]
+
+    # Read the encoded bytes straight from Arrow: decode=False skips datasets' per-row PIL objects.
+    column = ds.cast_column(info.image_column, Image(decode=False)).data.column(info.image_column)
+    images = _decode_images(column.combine_chunks(), info.mode)
+    return ImageTensors(images, labels, label_names, info.name)
+
+
+def _decode_images(column, mode):
+    """Decode an Arrow struct<bytes, path> column into one (n, C, H, W) uint8 tensor in PIL `mode`."""
+    blobs = column.field("bytes").to_pylist()
+    paths = column.field("path").to_pylist()
+    n = len(blobs)
+    channels = {"RGB": 3, "L": 1}[mode]
+    out = None  # (n, H, W, C) uint8, allocated once the first image gives H and W
+    for i, (blob, path) in enumerate(zip(blobs, paths)):
+        image = PIL.Image.open(io.BytesIO(blob) if blob is not None else path)
+        if image.mode != mode:
+            image = image.convert(mode)
+        array = np.asarray(image).reshape(image.height, image.width, channels)  # (H, W, C)
+        if out is None:
+            out = np.empty((n, *array.shape), dtype=np.uint8)
+        elif array.shape != out.shape[1:]:
+            raise ValueError(f"image {i} has shape {array.shape}, expected {out.shape[1:]} like image 0")
+        out[i] = array
+    if out is None:
+        raise ValueError("the split has no images")
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # (n, C, H, W)
+
+
+def train_validation_split(data, validation_size=5000, seed=0):
+    """Split a training set into disjoint (train, validation) parts with a seeded permutation.
+
+    Hyper-parameters are tuned on this held-out part of the training data, never on the test split.
+    """
+    n = len(data)
+    if not 0 < validation_size < n:
+        raise ValueError(f"validation_size must be in [1, {n - 1}] for {n} examples, got {validation_size}")
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=generator)
+    # Sorting each part keeps the stored row order, which makes the split easy to inspect.
+    validation = order[:validation_size].sort().values
+    train = order[validation_size:].sort().values
+    return data.subset(train), data.subset(validation)

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Inference throughput of MIMOConv at each superposition count vs the plain Wide ResNet.
+
+Every model is the same code (mimo_hf.MIMOConvForImageClassification) with the same depth and width;
+the baseline is N = 1, binding "none", initial width 1, ReLU. Models are randomly initialised
+(throughput does not depend on the weights) and timed in interleaved rounds on the same input batch;
+ratios are each model's images/s over the baseline's from the same run.
+
+Example (the README's table):
+    python scripts/benchmark_throughput.py --depth 16 --width 4 --batch-size 256 --output bench.json
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+from tqdm.auto import tqdm
+
+from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification
+from mimo_hf.benchmarking import machine_description, prepare_for_inference, time_interleaved
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--depth", type=int, default=16, help="Wide ResNet depth 6n+4 (default: 16)")
+    p.add_argument("--width", type=int, default=4, help="Wide ResNet width factor (default: 4)")
+    p.add_argument("--initial-width", type=float, default=4, help="MIMOConv stem width factor s, C = 16 s (default: 4)")
+    p.add_argument("--baseline-initial-width", type=float, default=1, help="baseline stem width factor (default: 1)")
+    p.add_argument("--num-superpositions", type=int, nargs="+", default=[1, 2, 4],
+                   help="capacities N of the static MIMOConv models, each timed at k = N (default: 1 2 4)")
+    p.add_argument("--dynamic-capacity", type=int, default=None,
+                   help="also time one model of this capacity at every operating point k | N")
+    p.add_argument("--binding", choices=["hrr", "mbat"], default="hrr", help="MIMOConv binding (default: hrr)")
+    p.add_argument("--activation", choices=["relu", "prelu", "srelu"], default="prelu",
+                   help="MIMOConv trunk activation (default: prelu; the baseline always uses relu)")
+    p.add_argument("--num-labels", type=int, default=10, help="classifier outputs (default: 10)")
+    p.add_argument("--image-size", type=int, default=32, help="input height and width (default: 32)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per timed call (default: 256)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per model before timing (default: 3)")
+    p.add_argument("--repeats", type=int, default=15, help="timed interleaved rounds; the median is reported (default: 15)")
+    p.add_argument("--channels-last", action="store_true", help="run every model and the input in channels-last layout")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and input (default: 0)")
+    p.add_argument("--output", default=None, help="write the result rows as JSON to this path")
+    return p.parse_args(argv)
+
+
+def build(args, capacity, baseline=False):
+    if baseline:
+        config = MIMOConvConfig(num_superpositions=1, binding="none", depth=args.depth, width=args.width,
+                                initial_width=args.baseline_initial_width, activation="relu",
+                                image_size=args.image_size, num_labels=args.num_labels)
+    else:
+        config = MIMOConvConfig(num_superpositions=capacity, binding=args.binding, depth=args.depth, width=args.width,
+                                initial_width=args.initial_width, activation=args.activation,
+                                image_size=args.image_size, num_labels=args.num_labels)
+    return prepare_for_inference(MIMOConvForImageClassification(config), args.channels_last)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    entries = [("baseline", build(args, 1, baseline=True), 1)]
+    descriptions = {"baseline": {"model": f"WRN-{args.depth}-{args.width}", "capacity": 1, "operating_point": 1,
+                                 "binding": "none", "initial_width": args.baseline_initial_width, "activation": "relu"}}
+    models = {}
+    for n in args.num_superpositions:
+        models[n] = build(args, n)
+        name = f"mimoconv-n{n}"
+        entries.append((name, models[n], n))
+        descriptions[name] = {"model": f"MIMOConv-{args.depth}-{args.width}", "capacity": n, "operating_point": n}
+    if args.dynamic_capacity is not None:
+        n = args.dynamic_capacity
+        model = models.get(n) or build(args, n)
+        for k in MIMOConvConfig(num_superpositions=n).operating_points:
+            name = f"mimoconv-n{n}-k{k}"
+            if k == n and n in models:
+                continue
+            entries.append((name, model, k))
+            descriptions[name] = {"model": f"MIMOConv-{args.depth}-{args.width}", "capacity": n, "operating_point": k}
+    for name, d in descriptions.items():
+        if name != "baseline":
+            d.update(binding=args.binding, initial_width=args.initial_width, activation=args.activation)
+
+    batch = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
+    if args.channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    with tqdm(total=args.repeats, desc="timing rounds", file=sys.stderr) as bar:
+        timings = time_interleaved(entries, batch, warmup=args.warmup, repeats=args.repeats, progress=bar)
+
+    machine = machine_description()
+    base = args.batch_size / timings["baseline"]["median_s"]
+    rows = []
+    for name, _, _ in entries:
+        ips = args.batch_size / timings[name]["median_s"]
+        rows.append({"name": name, **descriptions[name], "depth": args.depth, "width": args.width,
+                     "batch_size": args.batch_size, "channels_last": args.channels_last,
+                     "images_per_s": round(ips, 1), "ratio_to_baseline": round(ips / base, 3),
+                     "median_s": timings[name]["median_s"], "repeats": args.repeats, **machine})
+
+    print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, batch {args.batch_size}"
+          f"{', channels_last' if args.channels_last else ''}")
+    print("| model | N | k | images/s | vs baseline |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['capacity']} | {r['operating_point']} | {r['images_per_s']:.1f} | {r['ratio_to_baseline']:.2f}x |")
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(rows, f, indent=2)
+        print(f"rows written to {args.output}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+#!/usr/bin/env python
+"""Train MIMOConv with the paper's recipe (see `--help`). Works under `accelerate launch`.
+
+Examples:
+    python scripts/train_mimoconv.py --data-dir ../shared/data/cifar10 --num-superpositions 4 \
+        --depth 16 --width 4 --epochs 30 --output-dir runs/mimoconv-16-4-n4
+    accelerate launch --num_processes 2 scripts/train_mimoconv.py ... --resume latest
+"""
+
+from mimo_hf.training import build_arg_parser, train
+
+if __name__ == "__main__":
+    train(build_arg_parser().parse_args())
