@@ -44,3 +44,16 @@ def evaluate_operating_points(model, dataloader, points, accelerator, metric, me
         results[k] = {"accuracy": float(score[0]), "count": int(count)}
     model.train(was_training)
     return results
+
+
+def load_classifier(name_or_path, revision=None):
+    """A MIMOConv classifier and its (mean, std) from a Hub-ready folder or a Hub id, in eval mode.
+
+    Loads through `AutoModelForImageClassification` exactly as a Hub user would; the normalisation
+    comes from the folder's saved image processor, so evaluation sees what a pipeline would.
+    """
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    model = AutoModelForImageClassification.from_pretrained(name_or_path, revision=revision, trust_remote_code=True)
+    processor = AutoImageProcessor.from_pretrained(name_or_path, revision=revision, trust_remote_code=True)
+    return model.eval(), (tuple(processor.image_mean), tuple(processor.image_std))

@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Evaluate a MIMOConv checkpoint at every operating point: accuracy (through `evaluate`) and throughput.
+
+The model is a Hub-ready folder or a Hub id, loaded with AutoModelForImageClassification exactly as a
+Hub user would. Without --data-dir or --dataset it runs on the 1,000 CIFAR-10 test images shipped with
+the package (offline). Writes <output-dir>/results.json (the single source for model-card numbers)
+and <output-dir>/accuracy_throughput.png. Throughput of every operating point and of the baseline is
+timed side by side in one run, on this machine.
+
+Examples:
+    python scripts/evaluate_mimoconv.py                                   # zoo dynamic model, shipped sample
+    python scripts/evaluate_mimoconv.py --model zoo/mimoconv16-2-n4 --data-dir ../shared/data/cifar10
+    python scripts/evaluate_mimoconv.py --model org/repo --dataset uoft-cs/cifar10 --split test
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "zoo" / "mimoconv16-2-n4-dynamic"
+DEFAULT_BASELINE = ROOT / "zoo" / "wrn16-2-baseline"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="Hub-ready folder or Hub id (default: the zoo's dynamic model)")
+    p.add_argument("--revision", default=None, help="Hub revision (commit, branch or tag) for --model")
+    p.add_argument("--baseline", default=str(DEFAULT_BASELINE),
+                   help="folder or Hub id of the plain Wide ResNet timed and scored beside it (default: the zoo's); 'none' to skip")
+    p.add_argument("--operating-points", type=int, nargs="*", default=None,
+                   help="operating points k to evaluate (default: every k that divides the capacity N)")
+    p.add_argument("--dataset", default=None, help="Hub dataset id (uoft-cs/cifar10, uoft-cs/cifar100, ylecun/mnist)")
+    p.add_argument("--data-dir", default=None, help="local folder of parquet shards in the Hub schema (e.g. ../shared/data/cifar10)")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--batch-size", type=int, default=500, help="images per evaluation batch (default: 500)")
+    p.add_argument("--throughput-batch-size", type=int, default=256, help="images per timed call (default: 256)")
+    p.add_argument("--repeats", type=int, default=10, help="timed interleaved rounds; median reported (default: 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per model before timing (default: 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--no-throughput", action="store_true", help="skip the throughput measurement")
+    p.add_argument("--output-dir", default="outputs/evaluation", help="where results.json and the plot go (default: outputs/evaluation)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader, TensorDataset
+    from tqdm.auto import tqdm
+
+    from mimo_hf.augment import normalize
+    from mimo_hf.benchmarking import machine_description, time_interleaved
+    from mimo_hf.data import load_image_dataset
+    from mimo_hf.evaluation import evaluate_operating_points, load_classifier
+    from mimo_hf.metrics import load_metric
+    from mimo_hf.plotting import plot_operating_points
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    sample = args.data_dir is None and args.dataset is None
+    data_dir = str(ROOT / "mimo_hf" / "samples" / "cifar10") if sample else args.data_dir
+    data = load_image_dataset(args.dataset or "uoft-cs/cifar10", data_dir=data_dir, split=args.split)
+
+    accelerator = Accelerator()
+    model, (mean, std) = load_classifier(args.model, revision=args.revision)
+    n = model.config.num_superpositions
+    points = args.operating_points or model.config.operating_points
+    bad = [k for k in points if k < 1 or n % k]
+    if bad:
+        sys.exit(f"error: operating points {bad} do not divide the capacity N={n}; allowed: {model.config.operating_points}")
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if names != list(data.label_names):
+        sys.exit(f"error: the model's labels {names} differ from the dataset's {list(data.label_names)}")
+
+    loader = accelerator.prepare(DataLoader(TensorDataset(data.images, data.labels), batch_size=args.batch_size))
+    model = accelerator.prepare(model)
+    metric = load_metric("accuracy")
+    scores = evaluate_operating_points(model, loader, points, accelerator, metric, mean=mean, std=std, progress=True)
+
+    baseline = None
+    if args.baseline and args.baseline.lower() != "none":
+        base_model, (base_mean, base_std) = load_classifier(args.baseline)
+        base_model = accelerator.prepare(base_model)
+        base_score = evaluate_operating_points(base_model, loader, [1], accelerator, metric, mean=base_mean, std=base_std)
+        baseline = {"model": args.baseline, "name": "Wide ResNet baseline", "accuracy": base_score[1]["accuracy"],
+                    "count": base_score[1]["count"]}
+
+    if not args.no_throughput:
+        batch = normalize(data.images[: args.throughput_batch_size], mean, std).to(accelerator.device)
+        entries = [(f"k{k}", accelerator.unwrap_model(model), k) for k in points]
+        if baseline is not None:
+            entries.append(("baseline", accelerator.unwrap_model(base_model), 1))
+        with tqdm(total=args.repeats, desc="timing", disable=not accelerator.is_local_main_process) as bar:
+            timings = time_interleaved(entries, batch, warmup=args.warmup, repeats=args.repeats, progress=bar)
+        ips = {name: batch.shape[0] / t["median_s"] for name, t in timings.items()}
+
+    rows = []
+    for k in points:
+        row = {"operating_point": k, "accuracy": scores[k]["accuracy"], "count": scores[k]["count"]}
+        if not args.no_throughput:
+            row["images_per_s"] = round(ips[f"k{k}"], 1)
+        rows.append(row)
+    if baseline is not None and not args.no_throughput:
+        baseline["images_per_s"] = round(ips["baseline"], 1)
+        for row in rows:
+            row["speedup_vs_baseline"] = round(row["images_per_s"] / baseline["images_per_s"], 3)
+
+    if not accelerator.is_main_process:
+        return None
+    report = {
+        "model": args.model,
+        "revision": args.revision,
+        "capacity": n,
+        "dataset": "shipped CIFAR-10 test sample (first 1,000 test images)" if sample else (args.dataset or "uoft-cs/cifar10"),
+        "data_dir": None if sample else args.data_dir,
+        "split": args.split,
+        "num_examples": len(data),
+        "data_note": "CIFAR-10 here is a JPEG (quality 75) copy; accuracies are not comparable with published CIFAR-10 results"
+        if data.dataset == "cifar10" else None,
+        "results": rows,
+        "baseline": baseline,
+        "hardware": machine_description(),
+        "throughput_batch_size": None if args.no_throughput else args.throughput_batch_size,
+        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
+    }
+    os.makedirs(args.output_dir, exist_ok=True)
+    with open(os.path.join(args.output_dir, "results.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\n{report['dataset']} ({args.split}, {len(data)} images); {report['hardware']['cpu']}, "
+          f"{report['hardware']['threads']} threads")
+    print("| model | k | accuracy | images/s | vs baseline |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {args.model} | {row['operating_point']} | {100 * row['accuracy']:.2f}% | "
+              f"{row.get('images_per_s', '-')} | {row.get('speedup_vs_baseline', '-')} |")
+    if baseline is not None:
+        print(f"| {args.baseline} | 1 | {100 * baseline['accuracy']:.2f}% | {baseline.get('images_per_s', '-')} | 1.0 |")
+    if not args.no_throughput:
+        plot_operating_points(rows, os.path.join(args.output_dir, "accuracy_throughput.png"),
+                              title=f"{Path(args.model).name} on {report['dataset']}", baseline=baseline)
+    print(f"wrote {args.output_dir}/results.json" + ("" if args.no_throughput else " and accuracy_throughput.png"))
+    return report
+
+
+if __name__ == "__main__":
+    main()
