@@ -299,17 +299,23 @@ class MIMOConvModel(MIMOConvPreTrainedModel):
             bundles.append(bundled.reshape(groups, height, width, c).permute(0, 3, 1, 2).contiguous())
         return bundles[0] if len(bundles) == 1 else torch.cat(bundles)
 
-    def trunk(self, bundles):
-        """The three stages on (G, C, H, W) bundles -> (G, F, H/4, W/4).
+    def stages(self, bundles):
+        """The three trunk stages: (G, C, H, W) bundles -> (G, F, H/4, W/4)."""
+        return self.layer3(self.layer2(self.layer1(bundles)))
 
-        At inference every bundle is independent (BatchNorm uses running statistics), so bundles run
-        in chunks whose widest activation stays within the same memory budget as the stem chunks.
+    def encode_inference(self, pixel_values, k, positions):
+        """Stem, binding, bundling and trunk at inference, chunk by chunk: (G, F, H/4, W/4).
+
+        At inference every bundle is independent (BatchNorm uses running statistics), so the batch runs
+        in chunks of whole groups whose widest trunk activation stays within the same memory budget as
+        the stem chunks; no activation of the whole batch is ever materialised.
         """
-        if self.training:
-            return self.layer3(self.layer2(self.layer1(bundles)))
-        per_bundle = 16 * self.config.width * bundles.shape[2] * bundles.shape[3]
-        chunk = max(1, _STEM_CHUNK_ELEMENTS // per_bundle)
-        return torch.cat([self.layer3(self.layer2(self.layer1(part))) for part in bundles.split(chunk)])
+        if positions is not None:
+            pixel_values = pixel_values.index_select(0, positions)  # (G*k, in_ch, H, W)
+        per_bundle = 16 * self.config.width * pixel_values.shape[2] * pixel_values.shape[3]
+        groups = max(1, _STEM_CHUNK_ELEMENTS // per_bundle)
+        hidden = [self.stages(self.embed_and_bundle(part, k, None)) for part in pixel_values.split(groups * k)]
+        return hidden[0] if len(hidden) == 1 else torch.cat(hidden)
 
     def forward(self, pixel_values, num_superpositions=None, return_dict=None, **kwargs):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
@@ -321,11 +327,10 @@ class MIMOConvModel(MIMOConvPreTrainedModel):
         if positions is not None:
             positions = positions.to(pixel_values.device)
         if self.training:
-            bundles = self.embed_and_bundle_reference(pixel_values, k, positions)
+            bundles = self.embed_and_bundle_reference(pixel_values, k, positions)  # (G, C, H, W)
+            hidden = self.stages(bundles)  # (G, F, h, w)
         else:
-            bundles = self.embed_and_bundle(pixel_values, k, positions)  # (G, C, H, W)
-
-        hidden = self.trunk(bundles)  # (G, F, h, w)
+            hidden = self.encode_inference(pixel_values, k, positions)  # (G, F, h, w)
         pooled = hidden.mean(dim=(2, 3))  # (G, F)
 
         if self.unbind is None:
