@@ -41,7 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per model before timing (default: 2)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--no-throughput", action="store_true", help="skip the throughput measurement")
-    p.add_argument("--output-dir", default="outputs/evaluation", help="where results.json and the plot go (default: outputs/evaluation)")
+    p.add_argument("--output-dir", default="outputs/evaluation", help="where the results and the plot go (default: outputs/evaluation)")
+    p.add_argument("--results-file", default="results.json", help="name of the results JSON in --output-dir (default: results.json)")
     return p.parse_args(argv)
 
 
@@ -128,7 +129,7 @@ def main(argv=None):
         "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
     }
     os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "results.json"), "w") as f:
+    with open(os.path.join(args.output_dir, args.results_file), "w") as f:
         json.dump(report, f, indent=2)
     print(f"\n{report['dataset']} ({args.split}, {len(data)} images); {report['hardware']['cpu']}, "
           f"{report['hardware']['threads']} threads")
@@ -142,7 +143,7 @@ def main(argv=None):
     if not args.no_throughput:
         plot_operating_points(rows, os.path.join(args.output_dir, "accuracy_throughput.png"),
                               title=f"{Path(args.model).name} on {report['dataset']}", baseline=baseline)
-    print(f"wrote {args.output_dir}/results.json" + ("" if args.no_throughput else " and accuracy_throughput.png"))
+    print(f"wrote {args.output_dir}/{args.results_file}" + ("" if args.no_throughput else " and accuracy_throughput.png"))
     return report
 
 

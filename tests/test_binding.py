@@ -18,13 +18,7 @@ CHANNELS = (2, 4, 6, 8)
 CAPACITIES = (1, 2, 4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny CPU work is several times slower with 2 intra-op threads on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _divisors(n):

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from conftest import CONFIG_FIELDS
 
 from mimo_hf.mimoconv.configuration_mimoconv import MIMOConvConfig, divisors
 
@@ -155,31 +156,16 @@ def _non_default_config():
     )
 
 
-OWN_FIELDS = [
-    "num_superpositions",
-    "default_superpositions",
-    "binding",
-    "depth",
-    "width",
-    "initial_width",
-    "num_channels",
-    "image_size",
-    "activation",
-    "activation_init",
-    "skip_init",
-    "trainable_keys",
-    "trained_superpositions",
-]
 
 
 def test_to_dict_from_dict_round_trip():
     config = _non_default_config()
     data = config.to_dict()
-    for field in OWN_FIELDS:
+    for field in CONFIG_FIELDS:
         assert data[field] == getattr(config, field), field
     assert data["model_type"] == "mimoconv"
     again = MIMOConvConfig.from_dict(data)
-    for field in OWN_FIELDS:
+    for field in CONFIG_FIELDS:
         assert getattr(again, field) == getattr(config, field), field
     assert again.id2label == {0: "zero", 1: "one", 2: "two"}
     assert again.label2id == {"zero": 0, "one": 1, "two": 2}
@@ -190,7 +176,7 @@ def test_save_and_load_round_trip(tmp_path):
     config.save_pretrained(tmp_path)
     assert (tmp_path / "config.json").exists()
     loaded = MIMOConvConfig.from_pretrained(tmp_path)
-    for field in OWN_FIELDS:
+    for field in CONFIG_FIELDS:
         assert getattr(loaded, field) == getattr(config, field), field
     assert loaded.id2label == {0: "zero", 1: "one", 2: "two"}
     assert loaded.label2id == {"zero": 0, "one": 1, "two": 2}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CONFIG_FIELDS
 import torch
 
 import mimo_hf
@@ -32,13 +33,7 @@ SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
 PACKAGE_CODE = Path(mimo_hf.__file__).parent / "mimoconv"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny CPU work is several times slower with 2 intra-op threads on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CHILD = r'''
 import importlib.abc
@@ -122,21 +117,6 @@ torch.save(result, args["output"])
 print("child done")
 '''
 
-CONFIG_FIELDS = [
-    "num_superpositions",
-    "default_superpositions",
-    "binding",
-    "depth",
-    "width",
-    "initial_width",
-    "num_channels",
-    "image_size",
-    "activation",
-    "activation_init",
-    "skip_init",
-    "trainable_keys",
-    "trained_superpositions",
-]
 
 
 def _build_model():

@@ -20,13 +20,7 @@ ATOL = 1e-5
 IMG = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tiny convolutions are 4-5x slower with 2 intra-op threads on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_config(n=4, binding="hrr", **overrides):
