@@ -176,9 +176,14 @@ def check_pixel_values(config, pixel_values):
         raise TypeError(f"pixel_values must be a floating-point tensor, got {pixel_values.dtype}")
 
 
-# About 16 MB of float32 per stem chunk: below glibc's largest mmap threshold (32 MB), so chunk
-# buffers are reused from the heap instead of being freshly mapped and page-faulted every call.
+# Inference on a CPU runs in chunks of about 16 MB of float32 per widest activation: below glibc's
+# largest mmap threshold (32 MB), so chunk buffers are reused from the heap instead of being freshly
+# mapped and page-faulted on every call. Accelerators get whole batches (they want large kernels).
 _STEM_CHUNK_ELEMENTS = 1 << 22
+
+
+def _chunk_elements(device):
+    return _STEM_CHUNK_ELEMENTS if device.type == "cpu" else float("inf")
 
 
 def group_layout(batch_size, k):
@@ -282,7 +287,8 @@ class MIMOConvModel(MIMOConvPreTrainedModel):
             pixel_values = pixel_values.index_select(0, positions)  # (G*k, in_ch, H, W)
         batch, _, height, width = pixel_values.shape
         c = self.config.stem_channels
-        chunk = max(1, _STEM_CHUNK_ELEMENTS // (c * height * width * k)) * k  # whole groups per chunk
+        per_group = c * height * width * k
+        chunk = int(min(batch, max(1, _chunk_elements(pixel_values.device) // per_group) * k))  # whole groups
         bundles = []
         for part in pixel_values.split(chunk):
             # A 3-channel convolution is several times faster in channels-last layout on CPUs.
@@ -313,7 +319,7 @@ class MIMOConvModel(MIMOConvPreTrainedModel):
         if positions is not None:
             pixel_values = pixel_values.index_select(0, positions)  # (G*k, in_ch, H, W)
         per_bundle = 16 * self.config.width * pixel_values.shape[2] * pixel_values.shape[3]
-        groups = max(1, _STEM_CHUNK_ELEMENTS // per_bundle)
+        groups = int(min(pixel_values.shape[0] // k, max(1, _chunk_elements(pixel_values.device) // per_bundle)))
         hidden = [self.stages(self.embed_and_bundle(part, k, None)) for part in pixel_values.split(groups * k)]
         return hidden[0] if len(hidden) == 1 else torch.cat(hidden)
 
