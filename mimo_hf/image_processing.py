@@ -1,7 +1,5 @@
 """Per-dataset normalisation and the stock image processor saved beside every checkpoint."""
 
-from transformers import ViTImageProcessor
-
 # Channel mean and std of the training images (spec section 2; MNIST: the canonical values).
 DATASET_STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -24,19 +22,31 @@ def make_image_processor(dataset="cifar10", image_size=32):
     A built-in processor class keeps `preprocessor_config.json` loadable by stock `transformers`,
     which is what pipelines and Hub users need.
     """
+    from transformers.utils import logging
+
     mean, std = dataset_stats(dataset)
     extra = {}
     if len(mean) == 3:
         # Let pipelines accept grayscale or RGBA pictures for RGB models.
         extra["do_convert_rgb"] = True
-    return ViTImageProcessor(
-        do_resize=True,
-        size={"height": image_size, "width": image_size},
-        resample=3,  # bicubic; a no-op for images that already have the target size
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        image_mean=list(mean),
-        image_std=list(std),
-        **extra,
-    )
+    # Without torchvision, transformers warns that it falls back to its PIL backend; the saved
+    # `image_processor_type` stays "ViTImageProcessor", loadable everywhere, so the warning is noise.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        from transformers import ViTImageProcessor
+
+        processor = ViTImageProcessor(
+            do_resize=True,
+            size={"height": image_size, "width": image_size},
+            resample=3,  # bicubic; a no-op for images that already have the target size
+            do_rescale=True,
+            rescale_factor=1 / 255,
+            do_normalize=True,
+            image_mean=list(mean),
+            image_std=list(std),
+            **extra,
+        )
+    finally:
+        logging.set_verbosity(verbosity)
+    return processor

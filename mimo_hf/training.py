@@ -99,6 +99,16 @@ def prune_checkpoints(checkpoint_dir, keep):
         shutil.rmtree(os.path.join(checkpoint_dir, name), ignore_errors=True)
 
 
+def portable_arguments(args):
+    """The run's arguments with local paths made relative to the working directory (for publishing)."""
+    out = dict(vars(args))
+    for key in ("output_dir", "checkpoint_dir", "data_dir", "resume"):
+        value = out.get(key)
+        if isinstance(value, str) and os.path.isabs(value):
+            out[key] = os.path.relpath(value)
+    return out
+
+
 def build_arg_parser():
     import argparse
 
@@ -318,7 +328,7 @@ def train(args):
         raw_model.eval()
         save_hub_folder(raw_model, hub_dir, make_image_processor(full_train.dataset, image_size))
         with open(os.path.join(hub_dir, "training_args.json"), "w") as f:
-            json.dump(vars(args), f, indent=2)
+            json.dump(portable_arguments(args), f, indent=2)
         with open(os.path.join(hub_dir, "metrics_history.json"), "w") as f:
             json.dump(state.history, f, indent=2)
     accelerator.end_training()
