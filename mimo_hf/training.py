@@ -192,7 +192,7 @@ def train(args):
     from torch.utils.data import DataLoader, TensorDataset
     from tqdm.auto import tqdm
 
-    from .augment import normalize, random_crop_flip
+    from .augment import TrainTransform
     from .data import load_image_dataset, train_validation_split
     from .evaluation import evaluate_operating_points
     from .hub import save_hub_folder
@@ -255,6 +255,7 @@ def train(args):
     while state.epoch < args.epochs:
         epoch = state.epoch
         shared_rng, generator = epoch_generators(args.seed, epoch, accelerator.process_index)
+        augment = TrainTransform(mean=mean, std=std, padding=4, generator=generator)
         model.train()
         loss_sum, seen, accepted_norms, skipped = 0.0, 0, [], 0
         bar = tqdm(total=n * len(train_dl), desc=f"epoch {epoch + 1}/{args.epochs}", disable=not accelerator.is_local_main_process)
@@ -263,7 +264,7 @@ def train(args):
             for images, labels in train_dl:
                 k = choose_operating_point(n, args.full_capacity_prob, args.low_superpositions, shared_rng)
                 with accelerator.accumulate(model):
-                    x = normalize(random_crop_flip(images, padding=4, generator=generator), mean, std)
+                    x = augment(images)
                     x, targets = mixup(x, labels, num_labels, args.mixup_alpha, shared_rng, generator)
                     out = model(pixel_values=x, labels=targets, num_superpositions=k)
                     loss = out.loss
