@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Rebuild the zoo exactly as committed: train the four CIFAR-10 models, copy their Hub-ready folders
+# into zoo/, evaluate each on the full test split (accuracy at every operating point, throughput side
+# by side with the baseline) and write the model cards. Run from the repository root with ../shared
+# beside it. Training all four on the project's 2-core CPU took about 70 minutes (4 runs in parallel,
+# one thread each); pass RUNS=<folder> to keep checkpoints elsewhere (outside git).
+set -euo pipefail
+RUNS=${RUNS:-runs}
+DATA=../shared/data/cifar10
+COMMON=(--data-dir "$DATA" --depth 16 --width 2 --epochs 2 --mixup-alpha 0 --num-threads 1 --seed 0)
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+
+train() {
+    local name=$1; shift
+    python scripts/train_mimoconv.py "${COMMON[@]}" --output-dir "$RUNS/$name" "$@" > "$RUNS/$name.log" 2>&1
+}
+mkdir -p "$RUNS"
+train wrn16-2-baseline --num-superpositions 1 --binding none --initial-width 1 --activation relu --isometry-coef 0 --binding-coef 0 &
+train mimoconv16-2-n2 --num-superpositions 2 --initial-width 2 &
+train mimoconv16-2-n4 --num-superpositions 4 --initial-width 2 &
+train mimoconv16-2-n4-dynamic --num-superpositions 4 --initial-width 2 --full-capacity-prob 0.8 --low-superpositions 1 &
+wait
+
+for name in wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
+    rm -rf "zoo/$name" && mkdir -p zoo && cp -r "$RUNS/$name/hub" "zoo/$name"
+done
+python scripts/evaluate_mimoconv.py --model zoo/wrn16-2-baseline --baseline none --data-dir "$DATA" \
+    --output-dir zoo/wrn16-2-baseline --results-file eval_results.json
+for name in mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
+    python scripts/evaluate_mimoconv.py --model "zoo/$name" --baseline zoo/wrn16-2-baseline --data-dir "$DATA" \
+        --output-dir "zoo/$name" --results-file eval_results.json
+done
+python scripts/write_model_card.py zoo/*
