@@ -101,6 +101,15 @@ def build_model_card(folder, repo_id=None):
 
 
 def write_model_card(folder, repo_id=None):
+    """Write README.md and redraw accuracy_throughput.png, both from the folder's JSON files."""
+    from .plotting import plot_operating_points
+
     card = build_model_card(folder, repo_id=repo_id)
     card.save(str(Path(folder) / "README.md"))
+    results = _load(folder, "eval_results.json")
+    if all("images_per_s" in row for row in results["results"]):
+        baseline = results.get("baseline")
+        plot_operating_points(results["results"], str(Path(folder) / "accuracy_throughput.png"),
+                              title=f"{Path(folder).name} on {results['dataset']} ({results['split']})",
+                              baseline=baseline if baseline and "images_per_s" in baseline else None)
     return card

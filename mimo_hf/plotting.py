@@ -25,7 +25,7 @@ def plot_operating_points(results, path, title=None, baseline=None):
     ax.set_xlabel("inference throughput (images/s)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
+    ax.legend(loc="best")
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
