@@ -46,6 +46,11 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _display(name):
+    """Local folders relative to the working directory (no machine-specific paths in results)."""
+    return os.path.relpath(name) if os.path.isdir(name) else name
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -87,7 +92,7 @@ def main(argv=None):
         base_model, (base_mean, base_std) = load_classifier(args.baseline)
         base_model = accelerator.prepare(base_model)
         base_score = evaluate_operating_points(base_model, loader, [1], accelerator, metric, mean=base_mean, std=base_std)
-        baseline = {"model": args.baseline, "name": "Wide ResNet baseline", "accuracy": base_score[1]["accuracy"],
+        baseline = {"model": _display(args.baseline), "name": "Wide ResNet baseline", "accuracy": base_score[1]["accuracy"],
                     "count": base_score[1]["count"]}
 
     if not args.no_throughput:
@@ -113,7 +118,7 @@ def main(argv=None):
     if not accelerator.is_main_process:
         return None
     report = {
-        "model": args.model,
+        "model": _display(args.model),
         "revision": args.revision,
         "capacity": n,
         "dataset": "shipped CIFAR-10 test sample (first 1,000 test images)" if sample else (args.dataset or "uoft-cs/cifar10"),
@@ -136,10 +141,10 @@ def main(argv=None):
     print("| model | k | accuracy | images/s | vs baseline |")
     print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {args.model} | {row['operating_point']} | {100 * row['accuracy']:.2f}% | "
+        print(f"| {report['model']} | {row['operating_point']} | {100 * row['accuracy']:.2f}% | "
               f"{row.get('images_per_s', '-')} | {row.get('speedup_vs_baseline', '-')} |")
     if baseline is not None:
-        print(f"| {args.baseline} | 1 | {100 * baseline['accuracy']:.2f}% | {baseline.get('images_per_s', '-')} | 1.0 |")
+        print(f"| {baseline['model']} | 1 | {100 * baseline['accuracy']:.2f}% | {baseline.get('images_per_s', '-')} | 1.0 |")
     if not args.no_throughput:
         plot_operating_points(rows, os.path.join(args.output_dir, "accuracy_throughput.png"),
                               title=f"{Path(args.model).name} on {report['dataset']}", baseline=baseline)

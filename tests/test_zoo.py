@@ -49,3 +49,11 @@ def test_checkpoint_reproduces_stored_accuracy(folder, cifar10_test):
         k = row["operating_point"]
         assert scores[k]["count"] == 10000
         assert abs(100 * scores[k]["accuracy"] - 100 * row["accuracy"]) <= 0.1, (k, scores[k], row)
+
+
+@pytest.mark.parametrize("folder", CHECKPOINTS, ids=[p.name for p in CHECKPOINTS])
+def test_checkpoint_code_is_the_package_code(folder):
+    """What a Hub user runs (the folder's remote code) is exactly the tested package code."""
+    package = ROOT / "mimo_hf" / "mimoconv"
+    for name in ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py"):
+        assert (folder / name).read_bytes() == (package / name).read_bytes(), name

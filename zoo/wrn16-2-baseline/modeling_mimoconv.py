@@ -17,6 +17,7 @@ torch, transformers and its sibling files.
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Optional
 
@@ -155,12 +156,12 @@ class MIMOConvPreTrainedModel(PreTrainedModel):
 
 def resolve_operating_point(config, num_superpositions):
     k = config.default_superpositions if num_superpositions is None else num_superpositions
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or config.num_superpositions % k:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 or config.num_superpositions % k:
         raise ValueError(
             f"num_superpositions={num_superpositions!r} is not an operating point of this model (capacity "
             f"N={config.num_superpositions}); allowed values: {config.operating_points}"
         )
-    return k
+    return int(k)
 
 
 def check_pixel_values(config, pixel_values):
