@@ -60,3 +60,16 @@ def prepare_for_inference(model, channels_last=False):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def macs_per_image(model, batch, k):
+    """Multiply-accumulates per image of one inference call, from torch's FLOP counter.
+
+    Counts the matrix work (convolutions, linear layers, the binding product); elementwise work such
+    as BatchNorm and activations is not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(batch, num_superpositions=k)
+    return counter.get_total_flops() / 2 / batch.shape[0]

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification
-from mimo_hf.benchmarking import machine_description, prepare_for_inference, time_interleaved
+from mimo_hf.benchmarking import machine_description, macs_per_image, prepare_for_inference, time_interleaved
 
 
 def parse_args(argv=None):
@@ -94,20 +94,23 @@ def main(argv=None):
 
     machine = machine_description()
     base = args.batch_size / timings["baseline"]["median_s"]
+    macs = {name: macs_per_image(model, batch, k) for name, model, k in entries}
     rows = []
     for name, _, _ in entries:
         ips = args.batch_size / timings[name]["median_s"]
         rows.append({"name": name, **descriptions[name], "depth": args.depth, "width": args.width,
                      "batch_size": args.batch_size, "channels_last": args.channels_last,
                      "images_per_s": round(ips, 1), "ratio_to_baseline": round(ips / base, 3),
+                     "gmacs_per_image": round(macs[name] / 1e9, 4), "mac_ratio_to_baseline": round(macs["baseline"] / macs[name], 3),
                      "median_s": timings[name]["median_s"], "repeats": args.repeats, **machine})
 
     print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, batch {args.batch_size}"
           f"{', channels_last' if args.channels_last else ''}")
-    print("| model | N | k | images/s | vs baseline |")
-    print("|---|---|---|---|---|")
+    print("| model | N | k | images/s | vs baseline | GMACs/image | ideal ratio by MACs |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['capacity']} | {r['operating_point']} | {r['images_per_s']:.1f} | {r['ratio_to_baseline']:.2f}x |")
+        print(f"| {r['model']} | {r['capacity']} | {r['operating_point']} | {r['images_per_s']:.1f} | "
+              f"{r['ratio_to_baseline']:.2f}x | {r['gmacs_per_image']:.3f} | {r['mac_ratio_to_baseline']:.2f}x |")
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:
