@@ -2,8 +2,10 @@
 # Rebuild the zoo exactly as committed: train the four CIFAR-10 models, copy their Hub-ready folders
 # into zoo/, evaluate each on the full test split (accuracy at every operating point, throughput side
 # by side with the baseline) and write the model cards. Run from the repository root with ../shared
-# beside it. Training all four on the project's 2-core CPU took about 70 minutes (4 runs in parallel,
-# one thread each); pass RUNS=<folder> to keep checkpoints elsewhere (outside git).
+# beside it. The committed zoo came from these commands: the four runs in parallel, one thread each,
+# took 52 minutes of wall-clock time on the project's 2-core CPU (sharing it with other work). Running
+# them one after the other with --num-threads 2 is faster on an idle machine. Pass RUNS=<folder> to
+# keep checkpoints elsewhere (outside git).
 set -euo pipefail
 RUNS=${RUNS:-runs}
 DATA=../shared/data/cifar10

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--zoo", default=str(ROOT / "zoo"), help="folder of Hub-ready model folders (default: zoo/)")
+    p.add_argument("--targets", action="store_true", help="also print how far each accuracy target got")
     args = p.parse_args(argv)
     rows = []
     for path in sorted(Path(args.zoo).glob("*/eval_results.json")):
@@ -27,6 +28,28 @@ def main(argv=None):
     for name, n, k, trained, acc, ips, speedup, command in rows:
         print(f"| `{name}` | {n} | {k} | {trained} | {acc:.2f}% | {ips if ips is not None else '-'} | "
               f"{f'{speedup:.2f}x' if speedup is not None else '-'} | `{command}` |")
+    if args.targets:
+        print_targets({(name, k): acc for name, _, k, _, acc, _, _, _ in rows})
+
+
+# The zoo's accuracy targets (issue #3): (label, model, k, reference, allowed gap in points).
+TARGETS = [
+    ("MIMOConv N=2 (k=2) within 2 points of the baseline", "mimoconv16-2-n2", 2, 2.0),
+    ("MIMOConv N=4 (k=4) within 5 points of the baseline", "mimoconv16-2-n4", 4, 5.0),
+    ("dynamic MIMOConv at k=1 within 2 points of the baseline", "mimoconv16-2-n4-dynamic", 1, 2.0),
+]
+
+
+def print_targets(acc, baseline="wrn16-2-baseline"):
+    if (baseline, 1) not in acc:
+        return
+    base = acc[(baseline, 1)]
+    print()
+    print(f"- baseline >= 90% test accuracy: {base:.2f}%, {'met' if base >= 90 else 'not met'}")
+    for label, name, k, gap in TARGETS:
+        if (name, k) in acc:
+            delta = acc[(name, k)] - base
+            print(f"- {label}: {acc[(name, k)]:.2f}% ({delta:+.2f} points), {'met' if delta >= -gap else 'not met'}")
 
 
 if __name__ == "__main__":
