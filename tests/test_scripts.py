@@ -1,0 +1,66 @@
+"""The command-line entry points run end to end on tiny inputs and write what they promise."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not (ROOT / "zoo" / "mimoconv16-2-n4-dynamic").is_dir(), reason="needs the zoo")
+def test_main_job_evaluates_every_operating_point_on_the_shipped_sample(tmp_path):
+    report = _load("evaluate_mimoconv").main(["--output-dir", str(tmp_path), "--repeats", "1", "--warmup", "0",
+                                              "--threads", "1"])
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored == json.loads(json.dumps(report))
+    assert [r["operating_point"] for r in stored["results"]] == [1, 2, 4]
+    assert all(r["count"] == 1000 and 0 < r["accuracy"] < 1 and r["images_per_s"] > 0 for r in stored["results"])
+    assert stored["baseline"]["count"] == 1000 and "speedup_vs_baseline" in stored["results"][0]
+    assert (tmp_path / "accuracy_throughput.png").stat().st_size > 1000
+
+
+def test_evaluate_refuses_operating_points_that_do_not_divide_n(tmp_path):
+    with pytest.raises(SystemExit, match="do not divide"):
+        _load("evaluate_mimoconv").main(["--operating-points", "3", "--baseline", "none", "--no-throughput",
+                                         "--output-dir", str(tmp_path)])
+
+
+def test_benchmark_writes_rows_with_ratios(tmp_path):
+    out = tmp_path / "bench.json"
+    rows = _load("benchmark_throughput").main(["--depth", "10", "--width", "1", "--batch-size", "8", "--repeats", "1",
+                                               "--warmup", "0", "--threads", "1", "--dynamic-capacity", "4",
+                                               "--output", str(out)])
+    assert json.loads(out.read_text()) == rows
+    names = [r["name"] for r in rows]
+    assert names == ["baseline", "mimoconv-n1", "mimoconv-n2", "mimoconv-n4", "mimoconv-n4-k1", "mimoconv-n4-k2"]
+    assert rows[0]["ratio_to_baseline"] == 1.0 and rows[0]["mac_ratio_to_baseline"] == 1.0
+    # MACs per image fall with k: the trunk is shared by k images.
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["mimoconv-n4"]["gmacs_per_image"] < by_name["mimoconv-n4-k2"]["gmacs_per_image"] < by_name["mimoconv-n4-k1"]["gmacs_per_image"]
+
+
+@pytest.mark.parametrize("name", ["train_mimoconv", "evaluate_mimoconv", "benchmark_throughput",
+                                  "convert_reference_checkpoint", "write_model_card", "push_to_hub", "zoo_table",
+                                  "benchmark_augmentation"])
+def test_help_explains_every_script(name, capsys):
+    import runpy
+    import sys
+
+    argv = sys.argv
+    sys.argv = [name, "--help"]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert exit_info.value.code == 0
+    assert "usage:" in capsys.readouterr().out
