@@ -1,4 +1,4 @@
-"""Inference throughput of MIMOConv models, measured side by side.
+"""Inference throughput of MIMOConv and MIMOFormer models, measured side by side.
 
 Throughput is timed in interleaved rounds (every model once per round, in turn) so that slow drifts
 of the machine (frequency, other load) hit all models alike, and each model's figure is the median
@@ -12,13 +12,32 @@ import time
 import torch
 
 
-def _run(model, batch, k):
+def operating_point_kwargs(model, point):
+    """The forward() keyword that selects an operating point: k for MIMOConv, a grid for MIMOFormer."""
+    if getattr(model.config, "model_type", None) == "mimoformer":
+        return {"mimo_grid": point}
+    return {"num_superpositions": point}
+
+
+def model_inputs(model, batch):
+    """A batch is a tensor of the model's main input or a dict of inputs (e.g. input_ids + attention_mask)."""
+    return batch if isinstance(batch, dict) else {model.main_input_name: batch}
+
+
+def batch_size_of(batch):
+    return next(iter(batch.values())).shape[0] if isinstance(batch, dict) else batch.shape[0]
+
+
+def _run(model, batch, point):
     with torch.inference_mode():
-        model(batch, num_superpositions=k)
+        out = model(**model_inputs(model, batch), **operating_point_kwargs(model, point))
+    logits = out[0] if isinstance(out, tuple) else out.logits
+    if logits.is_cuda:
+        torch.cuda.synchronize(logits.device)  # GPU work is asynchronous: wait before the clock is read
 
 
 def time_interleaved(entries, batch, warmup=2, repeats=10, progress=None):
-    """Seconds per batch for each (name, model, k) entry: the median over `repeats` interleaved rounds.
+    """Seconds per batch for each (name, model, operating point) entry: the median over `repeats` interleaved rounds.
 
     Returns {name: {"median_s": ..., "all_s": [...]}}.
     """
@@ -62,14 +81,14 @@ def prepare_for_inference(model, channels_last=False):
     return model
 
 
-def macs_per_image(model, batch, k):
-    """Multiply-accumulates per image of one inference call, from torch's FLOP counter.
+def macs_per_image(model, batch, point):
+    """Multiply-accumulates per input (image or sequence) of one inference call, from torch's FLOP counter.
 
-    Counts the matrix work (convolutions, linear layers, the binding product); elementwise work such
-    as BatchNorm and activations is not counted.
+    Counts the matrix work (convolutions, linear layers, matrix products); elementwise work such as
+    normalisation, activations and elementwise binding is not counted.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(batch, num_superpositions=k)
-    return counter.get_total_flops() / 2 / batch.shape[0]
+        _run(model, batch, point)
+    return counter.get_total_flops() / 2 / batch_size_of(batch)

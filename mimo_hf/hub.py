@@ -1,27 +1,44 @@
-"""Hub-ready folders: weights, config with a complete auto_map, model code and image processor."""
+"""Hub-ready folders: weights, config with a complete auto_map, model code and preprocessor."""
 
 import os
 
-AUTO_MAP = {
-    "AutoConfig": "configuration_mimoconv.MIMOConvConfig",
-    "AutoModel": "modeling_mimoconv.MIMOConvModel",
-    "AutoModelForImageClassification": "modeling_mimoconv.MIMOConvForImageClassification",
+AUTO_MAPS = {
+    "mimoconv": {
+        "AutoConfig": "configuration_mimoconv.MIMOConvConfig",
+        "AutoModel": "modeling_mimoconv.MIMOConvModel",
+        "AutoModelForImageClassification": "modeling_mimoconv.MIMOConvForImageClassification",
+    },
+    "mimoformer": {
+        "AutoConfig": "configuration_mimoformer.MIMOFormerConfig",
+        "AutoModel": "modeling_mimoformer.MIMOFormerModel",
+        "AutoModelForSequenceClassification": "modeling_mimoformer.MIMOFormerForSequenceClassification",
+    },
 }
-MODEL_CODE_FILES = ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py")
+MODEL_CODE_FILES = {
+    "mimoconv": ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py"),
+    "mimoformer": ("configuration_mimoformer.py", "modeling_mimoformer.py", "favor.py"),
+}
 
 
-def save_hub_folder(model, folder, image_processor=None):
+def save_hub_folder(model, folder, preprocessor=None):
     """Write a folder that `from_pretrained(folder, trust_remote_code=True)` and `pipeline` load alone.
 
     `save_pretrained` records only the saved class in `auto_map`; the full map is set here so that
     `AutoModel` works too. The model's code files are copied by transformers' remote-code machinery.
+    `preprocessor` is an image processor or a tokenizer (saved loadable by transformers 4.x and 5.x).
     """
+    model_type = model.config.model_type
     os.makedirs(folder, exist_ok=True)
-    model.config.auto_map = dict(AUTO_MAP)
+    model.config.auto_map = dict(AUTO_MAPS[model_type])
     model.save_pretrained(folder)
-    if image_processor is not None:
-        image_processor.save_pretrained(folder)
-    missing = [name for name in ("config.json", "model.safetensors", *MODEL_CODE_FILES)
+    if preprocessor is not None:
+        if hasattr(preprocessor, "convert_tokens_to_ids"):
+            from .tokenization import save_tokenizer
+
+            save_tokenizer(preprocessor, folder)
+        else:
+            preprocessor.save_pretrained(folder)
+    missing = [name for name in ("config.json", "model.safetensors", *MODEL_CODE_FILES[model_type])
                if not os.path.exists(os.path.join(folder, name))]
     if missing:
         raise RuntimeError(f"Hub folder {folder} is incomplete, missing: {missing}")

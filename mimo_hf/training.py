@@ -17,30 +17,12 @@ epoch ends, so a run resumed from a checkpoint continues exactly as if it had ne
 
 import math
 import os
-import re
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-EPOCH_DIR = re.compile(r"^epoch_(\d+)$")
-
-
-class TrainState:
-    """Counters and history that must survive a resume (saved by `accelerator.save_state`)."""
-
-    def __init__(self):
-        self.epoch = 0  # epochs completed
-        self.prev_grad_norm = math.inf  # mean accepted gradient norm of the last epoch
-        self.history = []  # one dict of metrics per epoch
-
-    def state_dict(self):
-        return {"epoch": self.epoch, "prev_grad_norm": self.prev_grad_norm, "history": self.history}
-
-    def load_state_dict(self, state):
-        self.epoch = int(state["epoch"])
-        self.prev_grad_norm = float(state["prev_grad_norm"])
-        self.history = list(state["history"])
+from .checkpointing import TrainState, portable_arguments, resume_from, save_checkpoint, weights_digest
 
 
 def epoch_generators(seed, epoch, process_index):
@@ -80,33 +62,6 @@ def choose_operating_point(capacity, full_capacity_prob, low_k, shared_rng):
     if full_capacity_prob >= 1.0 or shared_rng.random() < full_capacity_prob:
         return capacity
     return low_k
-
-
-def latest_checkpoint(checkpoint_dir):
-    """Path of the newest `epoch_<i>` checkpoint in `checkpoint_dir`, or None."""
-    if not os.path.isdir(checkpoint_dir):
-        return None
-    found = [(int(m.group(1)), name) for name in os.listdir(checkpoint_dir) if (m := EPOCH_DIR.match(name))]
-    return os.path.join(checkpoint_dir, max(found)[1]) if found else None
-
-
-def prune_checkpoints(checkpoint_dir, keep):
-    """Delete all but the newest `keep` epoch checkpoints."""
-    import shutil
-
-    found = sorted((int(m.group(1)), name) for name in os.listdir(checkpoint_dir) if (m := EPOCH_DIR.match(name)))
-    for _, name in found[:-keep] if keep > 0 else []:
-        shutil.rmtree(os.path.join(checkpoint_dir, name), ignore_errors=True)
-
-
-def portable_arguments(args):
-    """The run's arguments with local paths made relative to the working directory (for publishing)."""
-    out = dict(vars(args))
-    for key in ("output_dir", "checkpoint_dir", "data_dir", "resume"):
-        value = out.get(key)
-        if isinstance(value, str) and os.path.isabs(value):
-            out[key] = os.path.relpath(value)
-    return out
 
 
 def build_arg_parser():
@@ -184,7 +139,6 @@ def build_model(args, label_names, num_channels, image_size):
 
 def train(args):
     """Run (or resume) a training run described by `build_arg_parser()`'s arguments."""
-    import hashlib
     import json
 
     from accelerate import Accelerator
@@ -239,10 +193,7 @@ def train(args):
     accelerator.register_for_checkpointing(scheduler, state)
 
     if args.resume:
-        path = latest_checkpoint(checkpoint_dir) if args.resume == "latest" else args.resume
-        if path is None or not os.path.isdir(path):
-            raise FileNotFoundError(f"--resume {args.resume}: no checkpoint found (looked in {checkpoint_dir})")
-        accelerator.load_state(path)
+        path = resume_from(accelerator, args.resume, checkpoint_dir)
         accelerator.print(f"resumed from {path} after epoch {state.epoch}")
 
     run_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
@@ -301,15 +252,7 @@ def train(args):
         accelerator.log({key: v for key, v in record.items() if key != "epoch"}, step=state.epoch)
         accelerator.print(json.dumps(record))
 
-        # Checkpoint atomically: a run killed mid-save never leaves a half-written epoch folder.
-        final = os.path.join(checkpoint_dir, f"epoch_{state.epoch}")
-        staging = final + ".partial"
-        accelerator.save_state(staging)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            os.replace(staging, final)
-            prune_checkpoints(checkpoint_dir, args.keep_checkpoints)
-        accelerator.wait_for_everyone()
+        save_checkpoint(accelerator, checkpoint_dir, f"epoch_{state.epoch}", args.keep_checkpoints)
         if args.stop_after_epochs is not None and state.epoch >= args.stop_after_epochs and state.epoch < args.epochs:
             accelerator.print(f"stopping after epoch {state.epoch}; continue with --resume latest")
             accelerator.end_training()
@@ -318,12 +261,8 @@ def train(args):
     accelerator.wait_for_everyone()
     if args.report_process_weights:
         os.makedirs(args.output_dir, exist_ok=True)
-        digest = hashlib.sha256()
-        for name, tensor in sorted(raw_model.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         with open(os.path.join(args.output_dir, f"weights_rank{accelerator.process_index}.sha256"), "w") as f:
-            f.write(digest.hexdigest())
+            f.write(weights_digest(raw_model))
     hub_dir = os.path.join(args.output_dir, "hub")
     if accelerator.is_main_process:
         raw_model.eval()

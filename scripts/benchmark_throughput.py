@@ -1,13 +1,16 @@
 #!/usr/bin/env python
-"""Inference throughput of MIMOConv at each superposition count vs the plain Wide ResNet.
+"""Inference throughput of MIMOConv / MIMOFormer at each superposition setting vs the plain network.
 
-Every model is the same code (mimo_hf.MIMOConvForImageClassification) with the same depth and width;
-the baseline is N = 1, binding "none", initial width 1, ReLU. Models are randomly initialised
-(throughput does not depend on the weights) and timed in interleaved rounds on the same input batch;
-ratios are each model's images/s over the baseline's from the same run.
+MIMOConv (default): every model is the same code (mimo_hf.MIMOConvForImageClassification) with the
+same depth and width; the baseline is N = 1, binding "none", initial width 1, ReLU.
+MIMOFormer (--architecture mimoformer): the Performer baseline, MIMOFormer "att." and "att.+MLP" of
+the same size (layers, width, heads, MLP, random features), timed at each sequence length.
+Models are randomly initialised (throughput does not depend on the weights) and timed in interleaved
+rounds on the same input batch; ratios are each model's inputs/s over the baseline's from the same run.
 
-Example (the README's table):
+Examples (the README's tables):
     python scripts/benchmark_throughput.py --depth 16 --width 4 --batch-size 256 --output bench.json
+    python scripts/benchmark_throughput.py --architecture mimoformer --sequence-lengths 1024 4096 --output bench-former.json
 """
 
 import argparse
@@ -18,25 +21,38 @@ import sys
 import torch
 from tqdm.auto import tqdm
 
-from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification
+from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification, MIMOFormerConfig, MIMOFormerForSequenceClassification
 from mimo_hf.benchmarking import machine_description, macs_per_image, prepare_for_inference, time_interleaved
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--depth", type=int, default=16, help="Wide ResNet depth 6n+4 (default: 16)")
-    p.add_argument("--width", type=int, default=4, help="Wide ResNet width factor (default: 4)")
-    p.add_argument("--initial-width", type=float, default=4, help="MIMOConv stem width factor s, C = 16 s (default: 4)")
-    p.add_argument("--baseline-initial-width", type=float, default=1, help="baseline stem width factor (default: 1)")
-    p.add_argument("--num-superpositions", type=int, nargs="+", default=[1, 2, 4],
+    p.add_argument("--architecture", choices=["mimoconv", "mimoformer"], default="mimoconv", help="which model family (default: mimoconv)")
+    f = p.add_argument_group("MIMOFormer (--architecture mimoformer)")
+    f.add_argument("--sequence-lengths", type=int, nargs="+", default=[1024, 4096], help="sequence lengths L (default: 1024 4096)")
+    f.add_argument("--att-grids", nargs="*", default=["2x2", "4x4"], help="grids MxN of MIMOFormer att. (default: 2x2 4x4)")
+    f.add_argument("--att-mlp-grids", nargs="*", default=["2x2"], help="grids MxN of MIMOFormer att.+MLP (default: 2x2)")
+    f.add_argument("--num-hidden-layers", type=int, default=2, help="encoder blocks (default: 2)")
+    f.add_argument("--hidden-size", type=int, default=64, help="model width d (default: 64)")
+    f.add_argument("--num-attention-heads", type=int, default=4, help="heads (default: 4)")
+    f.add_argument("--head-dim", type=int, default=16, help="head size (default: 16)")
+    f.add_argument("--intermediate-size", type=int, default=128, help="MLP width (default: 128)")
+    f.add_argument("--num-random-features", type=int, default=64, help="random features R (default: 64)")
+    f.add_argument("--sequences", type=int, default=32, help="sequences per timed call (default: 32)")
+    c = p.add_argument_group("MIMOConv")
+    c.add_argument("--depth", type=int, default=16, help="Wide ResNet depth 6n+4 (default: 16)")
+    c.add_argument("--width", type=int, default=4, help="Wide ResNet width factor (default: 4)")
+    c.add_argument("--initial-width", type=float, default=4, help="MIMOConv stem width factor s, C = 16 s (default: 4)")
+    c.add_argument("--baseline-initial-width", type=float, default=1, help="baseline stem width factor (default: 1)")
+    c.add_argument("--num-superpositions", type=int, nargs="+", default=[1, 2, 4],
                    help="capacities N of the static MIMOConv models, each timed at k = N (default: 1 2 4)")
-    p.add_argument("--dynamic-capacity", type=int, default=None,
+    c.add_argument("--dynamic-capacity", type=int, default=None,
                    help="also time one model of this capacity at every operating point k | N")
-    p.add_argument("--binding", choices=["hrr", "mbat"], default="hrr", help="MIMOConv binding (default: hrr)")
-    p.add_argument("--activation", choices=["relu", "prelu", "srelu"], default="prelu",
+    c.add_argument("--binding", choices=["hrr", "mbat"], default="hrr", help="MIMOConv binding (default: hrr)")
+    c.add_argument("--activation", choices=["relu", "prelu", "srelu"], default="prelu",
                    help="MIMOConv trunk activation (default: prelu; the baseline always uses relu)")
-    p.add_argument("--num-labels", type=int, default=10, help="classifier outputs (default: 10)")
-    p.add_argument("--image-size", type=int, default=32, help="input height and width (default: 32)")
+    c.add_argument("--num-labels", type=int, default=10, help="classifier outputs (default: 10)")
+    c.add_argument("--image-size", type=int, default=32, help="input height and width (default: 32)")
     p.add_argument("--batch-size", type=int, default=256, help="images per timed call (default: 256)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per model before timing (default: 3)")
@@ -59,11 +75,62 @@ def build(args, capacity, baseline=False):
     return prepare_for_inference(MIMOConvForImageClassification(config), args.channels_last)
 
 
+def _grid(text):
+    m, n = (int(v) for v in text.lower().split("x"))
+    return m, n
+
+
+def build_former(args, attention_type, grid, length):
+    config = MIMOFormerConfig(attention_type=attention_type, mimo_m=grid[0], mimo_n=grid[1],
+                              num_random_features=args.num_random_features, vocab_size=256, max_position_embeddings=length,
+                              hidden_size=args.hidden_size, num_attention_heads=args.num_attention_heads,
+                              head_dim=args.head_dim, intermediate_size=args.intermediate_size,
+                              num_hidden_layers=args.num_hidden_layers, num_labels=args.num_labels)
+    return MIMOFormerForSequenceClassification(config).eval()
+
+
+def main_mimoformer(args):
+    machine = machine_description()
+    rows = []
+    for length in args.sequence_lengths:
+        variants = [("performer", "performer", (1, 1))]
+        variants += [(f"mimo_att-{g}", "mimo_att", _grid(g)) for g in args.att_grids]
+        variants += [(f"mimo_att_mlp-{g}", "mimo_att_mlp", _grid(g)) for g in args.att_mlp_grids]
+        entries = [(name, build_former(args, kind, grid, length), None) for name, kind, grid in variants]
+        ids = torch.randint(0, 256, (args.sequences, length))
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        with tqdm(total=args.repeats, desc=f"timing L={length}", file=sys.stderr) as bar:
+            timings = time_interleaved(entries, batch, warmup=args.warmup, repeats=args.repeats, progress=bar)
+        macs = {name: macs_per_image(model, batch, None) for name, model, _ in entries}
+        base = args.sequences / timings["performer"]["median_s"]
+        for (name, kind, grid), (_, model, _) in zip(variants, entries):
+            sps = args.sequences / timings[name]["median_s"]
+            rows.append({"name": name, "attention_type": kind, "grid": f"{grid[0]}x{grid[1]}", "sequence_length": length,
+                         "sequences": args.sequences, "layers": args.num_hidden_layers, "hidden_size": args.hidden_size,
+                         "heads": args.num_attention_heads, "head_dim": args.head_dim,
+                         "intermediate_size": args.intermediate_size, "random_features": args.num_random_features,
+                         "sequences_per_s": round(sps, 2), "ratio_to_baseline": round(sps / base, 3),
+                         "mmacs_per_sequence": round(macs[name] / 1e6, 3),
+                         "mac_ratio_to_baseline": round(macs["performer"] / macs[name], 3),
+                         "median_s": timings[name]["median_s"], "repeats": args.repeats, **machine})
+    print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {args.sequences} sequences per call")
+    print("| model | grid | L | sequences/s | vs Performer | MMACs/sequence | ideal ratio by MACs |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['attention_type']} | {r['grid']} | {r['sequence_length']} | {r['sequences_per_s']:.1f} | "
+              f"{r['ratio_to_baseline']:.2f}x | {r['mmacs_per_sequence']:.1f} | {r['mac_ratio_to_baseline']:.2f}x |")
+    return rows
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.architecture == "mimoformer":
+        rows = main_mimoformer(args)
+        _write(rows, args.output)
+        return rows
     entries = [("baseline", build(args, 1, baseline=True), 1)]
     descriptions = {"baseline": {"model": f"WRN-{args.depth}-{args.width}", "capacity": 1, "operating_point": 1,
                                  "binding": "none", "initial_width": args.baseline_initial_width, "activation": "relu"}}
@@ -111,12 +178,16 @@ def main(argv=None):
     for r in rows:
         print(f"| {r['model']} | {r['capacity']} | {r['operating_point']} | {r['images_per_s']:.1f} | "
               f"{r['ratio_to_baseline']:.2f}x | {r['gmacs_per_image']:.3f} | {r['mac_ratio_to_baseline']:.2f}x |")
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(rows, f, indent=2)
-        print(f"rows written to {args.output}")
+    _write(rows, args.output)
     return rows
+
+
+def _write(rows, output):
+    if output:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        with open(output, "w") as f:
+            json.dump(rows, f, indent=2)
+        print(f"rows written to {output}")
 
 
 if __name__ == "__main__":

@@ -32,4 +32,5 @@ for name in mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
     python scripts/evaluate_mimoconv.py --model "zoo/$name" --baseline zoo/wrn16-2-baseline --data-dir "$DATA" \
         --output-dir "zoo/$name" --results-file eval_results.json
 done
-python scripts/write_model_card.py zoo/*
+# Cards and widget images from the push configs (push_configs/<name>.yaml) and the folders' JSON files.
+python scripts/write_model_card.py zoo/wrn16-2-baseline zoo/mimoconv16-2-n2 zoo/mimoconv16-2-n4 zoo/mimoconv16-2-n4-dynamic

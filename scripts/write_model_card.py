@@ -1,24 +1,61 @@
 #!/usr/bin/env python
-"""Write README.md (the model card) into Hub-ready folders from their results and training JSON.
+"""Render the model card (README.md) and widget images of Hub-ready folders from their push configs.
 
-Example: python scripts/write_model_card.py zoo/*
+The card comes from the push config's template (model_cards/<architecture>.md) and the folder's JSON
+files (config.json, the results JSON, training_args.json, metrics_history.json); never edit README.md
+by hand. Folders are named by push config or by folder (the push config whose 'folder' it is).
+
+Examples:
+    python scripts/write_model_card.py --all                 # every push_configs/*.yaml
+    python scripts/write_model_card.py zoo/mimoconv16-2-n4   # one folder
+    python scripts/write_model_card.py --all --check         # exit 1 if any card is out of date
 """
 
 import argparse
+import sys
+from pathlib import Path
 
-from mimo_hf.model_card import write_model_card
+from mimo_hf.model_card import render_card, write_card
+from mimo_hf.push_config import load_push_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def select(configs, names):
+    """The push configs named by config path or folder; exits with the names no config matches."""
+    by_key = {}
+    for push in configs:
+        by_key[push.path.resolve()] = push
+        by_key[push.folder_path.resolve()] = push
+    missing = [name for name in names if Path(name).resolve() not in by_key]
+    if missing:
+        sys.exit(f"no push config in {ROOT / 'push_configs'} names {missing}; add push_configs/<repo-name>.yaml")
+    return [by_key[Path(name).resolve()] for name in names]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folders", nargs="+", help="Hub-ready folders holding config.json and eval_results.json")
-    p.add_argument("--repo-id", default=None, help="Hub repo id to name in the card (only with one folder)")
+    p.add_argument("targets", nargs="*", help="push configs or Hub-ready folders")
+    p.add_argument("--all", action="store_true", help="every push config in push_configs/")
+    p.add_argument("--configs", default=str(ROOT / "push_configs"),
+                   help="folder of push configs (default: push_configs/)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a card is not the rendered one")
     args = p.parse_args(argv)
-    if args.repo_id and len(args.folders) != 1:
-        p.error("--repo-id needs exactly one folder")
-    for folder in args.folders:
-        write_model_card(folder, repo_id=args.repo_id)
-        print(f"wrote {folder}/README.md")
+    if args.all == bool(args.targets):
+        p.error("name push configs or folders, or pass --all")
+    configs = load_push_configs(args.configs)
+    pushes = configs if args.all else select(configs, args.targets)
+    stale = []
+    for push in pushes:
+        if args.check:
+            readme = push.folder_path / "README.md"
+            if not readme.is_file() or readme.read_text(encoding="utf-8") != str(render_card(push)):
+                stale.append(push.folder)
+            continue
+        written = write_card(push)
+        print(f"{push.folder}: " + (", ".join(path.name for path in written) if written else "up to date"))
+    if stale:
+        sys.exit(f"out of date (run python scripts/write_model_card.py --all): {', '.join(stale)}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ saves what it got; the parent compares.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import CONFIG_FIELDS
+from hub_testing import prefill_hub_cache
 import torch
 
 import mimo_hf
@@ -170,12 +170,10 @@ def hub_run(tmp_path_factory):
     image_paths = _write_images(tmp)
 
     # Pre-filled HF cache for the Hub-id path (no network: HF_HUB_OFFLINE=1).
+    # (tests/test_hub_loading.py does the same for every zoo folder, on both transformers legs.)
     hf_home = tmp / "hf_home"
     hub_cache = hf_home / "hub"
-    repo_dir = hub_cache / ("models--" + HUB_ID.replace("/", "--"))
-    shutil.copytree(folder, repo_dir / "snapshots" / SNAPSHOT)
-    (repo_dir / "refs").mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text(SNAPSHOT)
+    prefill_hub_cache(folder, hub_cache, HUB_ID, commit=SNAPSHOT)
 
     script = tmp / "child.py"
     script.write_text(textwrap.dedent(CHILD))

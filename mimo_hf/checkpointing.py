@@ -1,0 +1,97 @@
+"""Run state, atomic checkpoints and resume, shared by the MIMOConv and MIMOFormer training loops.
+
+Checkpoints are `accelerator.save_state` folders named `<unit>_<count>` (`epoch_3`, `step_2000`),
+written under a `.partial` name and renamed when complete, so a run killed mid-save never leaves a
+half-written checkpoint that `--resume latest` would pick up.
+"""
+
+import hashlib
+import math
+import os
+import re
+import shutil
+
+CHECKPOINT_DIR = re.compile(r"^(?:epoch|step)_(\d+)$")
+
+
+class TrainState:
+    """Counters and history that must survive a resume (registered with `accelerator.register_for_checkpointing`)."""
+
+    def __init__(self):
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimizer steps taken (step-based recipes)
+        self.prev_grad_norm = math.inf  # mean accepted gradient norm of the last epoch
+        self.best = None  # best validation score so far (best-on-validation recipes)
+        self.history = []  # one dict of metrics per evaluation
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "step": self.step, "prev_grad_norm": self.prev_grad_norm,
+                "best": self.best, "history": self.history}
+
+    def load_state_dict(self, state):
+        self.epoch = int(state["epoch"])
+        self.step = int(state.get("step", 0))
+        self.prev_grad_norm = float(state["prev_grad_norm"])
+        self.best = state.get("best")
+        self.history = list(state["history"])
+
+
+def _checkpoints(checkpoint_dir):
+    if not os.path.isdir(checkpoint_dir):
+        return []
+    return sorted((int(m.group(1)), name) for name in os.listdir(checkpoint_dir) if (m := CHECKPOINT_DIR.match(name)))
+
+
+def latest_checkpoint(checkpoint_dir):
+    """Path of the newest complete checkpoint in `checkpoint_dir`, or None."""
+    found = _checkpoints(checkpoint_dir)
+    return os.path.join(checkpoint_dir, found[-1][1]) if found else None
+
+
+def prune_checkpoints(checkpoint_dir, keep):
+    """Delete all but the newest `keep` checkpoints."""
+    for _, name in _checkpoints(checkpoint_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(os.path.join(checkpoint_dir, name), ignore_errors=True)
+
+
+def save_checkpoint(accelerator, checkpoint_dir, name, keep):
+    """`accelerator.save_state` into `checkpoint_dir/name`, atomically, then prune old ones."""
+    final = os.path.join(checkpoint_dir, name)
+    staging = final + ".partial"
+    accelerator.save_state(staging)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        prune_checkpoints(checkpoint_dir, keep)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def resume_from(accelerator, resume, checkpoint_dir):
+    """Load `--resume` ('latest' or a checkpoint folder) into the prepared objects; returns its path."""
+    path = latest_checkpoint(checkpoint_dir) if resume == "latest" else resume
+    if path is None or not os.path.isdir(path):
+        raise FileNotFoundError(f"--resume {resume}: no checkpoint found (looked in {checkpoint_dir})")
+    accelerator.load_state(path)
+    return path
+
+
+def portable_arguments(args):
+    """The run's arguments with local paths made relative to the working directory (for publishing)."""
+    out = dict(vars(args))
+    for key in ("output_dir", "checkpoint_dir", "data_dir", "resume"):
+        value = out.get(key)
+        if isinstance(value, str) and os.path.isabs(value):
+            out[key] = os.path.relpath(value)
+    return out
+
+
+def weights_digest(model):
+    """sha256 over a model's state dict (names and bytes): equal digests mean bitwise-equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,144 @@
+"""Push configs: `push_configs/<repo-name>.yaml`, one per published checkpoint.
+
+A push config says where a Hub-ready folder goes and what its card declares:
+
+    repo_id: mimo-hf/mimoconv16-2-n4-cifar10   # owner/name on the Hub
+    folder: zoo/mimoconv16-2-n4                 # Hub-ready folder, relative to the repository root
+    card_template: model_cards/mimoconv.md      # Jinja template of the model card (README.md)
+    dataset: uoft-cs/cifar10                    # Hub dataset id; must match the results JSON
+    license: apache-2.0                         # Hub license id (the project's license, pyproject.toml)
+    tags: [cifar10]                             # extra card tags (the architecture adds its own)
+    results: eval_results.json                  # results JSON inside the folder (model-index source)
+    private: false
+    revision: v0.1.0                            # tag put on the pushed commit; the card pins it
+
+Optional: `branch` (default `main`), `commit_message`. Paths are relative to the repository root, which
+is the folder holding `push_configs/`. Unknown keys are errors, so a typo never passes silently.
+"""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REQUIRED = {
+    "repo_id": str,
+    "folder": str,
+    "card_template": str,
+    "dataset": str,
+    "license": str,
+    "tags": list,
+    "results": str,
+    "private": bool,
+    "revision": str,
+}
+OPTIONAL = {"branch": str, "commit_message": str}
+
+# Hub repo names: owner/name, letters, digits, '-', '_', '.' (no '--' or '..', as the Hub requires).
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# Git ref names we accept for tags and branches: plain, no spaces, no '..', not a commit-like hex.
+REF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+LICENSE_ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+TAG = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+
+
+class PushConfigError(ValueError):
+    """A push config that does not follow the schema; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """One validated push config; `root` is the repository root the relative paths start from."""
+
+    path: Path
+    root: Path
+    repo_id: str
+    folder: str
+    card_template: str
+    dataset: str
+    license: str
+    results: str
+    private: bool
+    revision: str
+    tags: tuple = field(default_factory=tuple)
+    branch: str = "main"
+    commit_message: str | None = None
+
+    @property
+    def folder_path(self):
+        return self.root / self.folder
+
+    @property
+    def template_path(self):
+        return self.root / self.card_template
+
+    @property
+    def results_path(self):
+        return self.folder_path / self.results
+
+    @property
+    def repo_name(self):
+        return self.repo_id.split("/", 1)[1]
+
+
+def load_push_config(path, root=None):
+    """Read and validate one push config; raises `PushConfigError` listing every problem found."""
+    import yaml
+
+    path = Path(path)
+    root = Path(root) if root is not None else path.resolve().parent.parent
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise PushConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise PushConfigError(f"{path}: a push config is a YAML mapping of keys {sorted(REQUIRED)}")
+
+    problems = []
+    for key in sorted(set(raw) - set(REQUIRED) - set(OPTIONAL)):
+        problems.append(f"unknown key '{key}' (allowed: {', '.join([*REQUIRED, *OPTIONAL])})")
+    for key, kind in REQUIRED.items():
+        if key not in raw:
+            problems.append(f"missing key '{key}' ({kind.__name__})")
+    for key, kind in {**REQUIRED, **OPTIONAL}.items():
+        if key in raw and not isinstance(raw[key], kind):
+            problems.append(f"'{key}' must be a {kind.__name__}, got {type(raw[key]).__name__} {raw[key]!r}")
+    if problems:
+        raise PushConfigError(f"{path}:\n  - " + "\n  - ".join(problems))
+
+    problems += _check_values(raw, root)
+    if problems:
+        raise PushConfigError(f"{path}:\n  - " + "\n  - ".join(problems))
+    return PushConfig(path=path, root=root, tags=tuple(raw.pop("tags")), **raw)
+
+
+def _check_values(raw, root):
+    problems = []
+    if not REPO_ID.match(raw["repo_id"]) or "--" in raw["repo_id"] or ".." in raw["repo_id"]:
+        problems.append(f"'repo_id' must look like owner/name, got {raw['repo_id']!r}")
+    for key in ("revision", "branch"):
+        if key in raw and not REF_NAME.match(raw[key]):
+            problems.append(f"'{key}' must be a plain git ref name (letters, digits, '.', '_', '-'), got {raw[key]!r}")
+    if raw["revision"] == raw.get("branch", "main"):
+        problems.append(f"'revision' is the tag put on the pushed commit; it cannot be the branch name "
+                        f"{raw['revision']!r}")
+    if not LICENSE_ID.match(raw["license"]):
+        problems.append(f"'license' must be a Hub license id such as apache-2.0, got {raw['license']!r}")
+    bad_tags = [tag for tag in raw["tags"] if not isinstance(tag, str) or not TAG.match(tag)]
+    if bad_tags:
+        problems.append(f"'tags' must be lowercase strings, got {bad_tags!r}")
+    for key in ("folder", "card_template"):
+        if Path(raw[key]).is_absolute():
+            problems.append(f"'{key}' must be relative to the repository root {root}, got {raw[key]!r}")
+    if not problems:
+        if not (root / raw["folder"]).is_dir():
+            problems.append(f"'folder' {raw['folder']!r} is not a folder under {root}")
+        if not (root / raw["card_template"]).is_file():
+            problems.append(f"'card_template' {raw['card_template']!r} does not exist under {root}")
+        if "/" in raw["results"] or "\\" in raw["results"]:
+            problems.append(f"'results' is a file name inside the folder, got {raw['results']!r}")
+    return problems
+
+
+def load_push_configs(directory):
+    """Every `*.yaml` push config in `directory`, sorted by file name."""
+    return [load_push_config(path) for path in sorted(Path(directory).glob("*.yaml"))]

@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Train MIMOFormer on a Long Range Arena task with the authors' recipe (see `--help`). Works under `accelerate launch`.
+
+Examples:
+    python scripts/generate_listops.py --preset cpu --output-dir data/listops-cpu
+    python scripts/train_mimoformer.py --task listops --data-dir data/listops-cpu --max-length 512 \
+        --attention-type mimo_att --mimo-m 4 --mimo-n 4 --output-dir runs/listops-att
+    python scripts/train_mimoformer.py --task image --attention-type performer --output-dir runs/image-performer
+    accelerate launch --num_processes 2 scripts/train_mimoformer.py ... --resume latest
+"""
+
+from mimo_hf.training_lra import build_arg_parser, train
+
+if __name__ == "__main__":
+    train(build_arg_parser().parse_args())
