@@ -27,7 +27,8 @@ class BlockMimoHf(importlib.abc.MetaPathFinder):
 
 def check_folder(folder, task, inputs):
     """Load `folder` through AutoConfig, AutoModel and the task's Auto class (all from auto_map, with
-    trust_remote_code=True) and run `pipeline(task)` on `inputs`. Returns a JSON-able report."""
+    trust_remote_code=True) and run `pipeline(task)` on `inputs` (task None: a model no pipeline
+    serves, e.g. LRA Image's pixel-id inputs; only the Auto classes are checked). Returns a JSON-able report."""
     import transformers
     from transformers import AutoConfig, pipeline
 
@@ -48,12 +49,15 @@ def check_folder(folder, task, inputs):
             "mismatched_keys": [str(k) for k in info.get("mismatched_keys", [])],
         }
     report["models"] = loaded
+    report["labels"] = sorted(str(v) for v in config.id2label.values())
+    report["pipeline_labels"] = []
+    if task is None:
+        return report
     classify = pipeline(task, model=folder, trust_remote_code=True)
     outputs = classify(inputs)
     report["pipeline_module"] = type(classify.model).__module__
     report["pipeline_labels"] = [[item["label"] for item in per_input] if isinstance(per_input, list)
                                  else [per_input["label"]] for per_input in outputs]
-    report["labels"] = sorted(str(v) for v in config.id2label.values())
     return report
 
 

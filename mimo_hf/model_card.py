@@ -16,7 +16,9 @@ operating point whose value is the results JSON's accuracy, unchanged. `check_mo
 test of that promise, shared by the tests and by `mimo_hf.publishing`.
 
 The results JSON fields the shared code reads: `dataset` (Hub id, must equal the push config's),
-`split`, and `results: [{operating_point, accuracy}, ...]` (accuracy as a fraction). The MIMOConv
+`split`, and `results: [{operating_point, accuracy}, ...]` (accuracy as a fraction); a results row
+names its operating point either by `operating_point` (MIMOConv: k, model-index config "k=<k>") or by
+`grid` (MIMOFormer: "MxN", model-index config "grid=MxN"), see `operating_point_config`. The MIMOConv
 card also reads `num_examples`, `data_note`, `command`, `hardware: {cpu, threads, torch, python}`,
 `throughput_batch_size`, `results[].images_per_s`, `results[].speedup_vs_baseline` and
 `baseline: {model, accuracy, images_per_s}` (all written by scripts/evaluate_mimoconv.py).
@@ -62,11 +64,17 @@ class CardContext:
         return f"{HUB_URL}/{self.push.repo_id}/resolve/{self.push.branch}/{path_in_repo}"
 
 
+# The Hub's pipeline tag for a model no transformers pipeline serves (PIPELINE_DATA["other"] in
+# huggingface.js/packages/tasks/src/pipelines.ts): no widget, no hosted inference. Such a card needs no
+# widget examples and the publishing load check runs no pipeline for it.
+NO_PIPELINE = "other"
+
+
 @dataclass
 class CardParts:
     """What a metadata function returns; `variables` are the template's own Jinja variables."""
 
-    pipeline_tag: str
+    pipeline_tag: str  # a Hub pipeline tag, or NO_PIPELINE
     eval_results: list
     tags: list = field(default_factory=list)
     widget: list = field(default_factory=list)
@@ -131,10 +139,11 @@ def render_card(push):
         pipeline_tag=parts.pipeline_tag,
         datasets=[push.dataset],
         metrics=["accuracy"],
-        tags=_unique([*COMMON_TAGS, parts.pipeline_tag, *parts.tags, *push.tags]),
+        tags=_unique([*COMMON_TAGS, *([parts.pipeline_tag] if parts.pipeline_tag != NO_PIPELINE else []),
+                      *parts.tags, *push.tags]),
         model_name=push.repo_name,
         eval_results=parts.eval_results,
-        widget=parts.widget,
+        widget=parts.widget or None,  # no `widget: []` on a card without one
     )
     variables = dict(repo_id=push.repo_id, revision=push.revision, license=push.license, citation=CITATION,
                      paper_url=PAPER_URL, **parts.variables)
@@ -160,6 +169,17 @@ def write_card(push):
     return written
 
 
+# model-index `config` prefixes of an operating point: MIMOConv's k, MIMOFormer's M x N grid.
+OPERATING_POINT_PREFIXES = ("k=", "grid=")
+
+
+def operating_point_config(row):
+    """The model-index `config` of a results row: "k=<operating_point>" or "grid=<MxN>"."""
+    if "operating_point" in row:
+        return f"k={row['operating_point']}"
+    return f"grid={row['grid']}"
+
+
 def operating_point_results(ctx, task_type, task_name, dataset_name):
     """One `EvalResult` per operating point of the results JSON, value = its accuracy, unchanged."""
     return [
@@ -167,7 +187,7 @@ def operating_point_results(ctx, task_type, task_name, dataset_name):
             task_type=task_type, task_name=task_name,
             dataset_type=ctx.results["dataset"], dataset_name=dataset_name, dataset_split=ctx.results["split"],
             metric_type="accuracy", metric_value=row["accuracy"],
-            metric_name=f"Accuracy (k={row['operating_point']})", metric_config=f"k={row['operating_point']}",
+            metric_name=f"Accuracy ({operating_point_config(row)})", metric_config=operating_point_config(row),
         )
         for row in ctx.results["results"]
     ]
@@ -178,7 +198,7 @@ def check_model_index(card, results):
     problems = []
     found = {}
     for result in card.data.eval_results or []:
-        if result.metric_type != "accuracy" or not (result.metric_config or "").startswith("k="):
+        if result.metric_type != "accuracy" or not (result.metric_config or "").startswith(OPERATING_POINT_PREFIXES):
             problems.append(f"model-index holds an unexpected result {result.metric_name!r} ({result.metric_config!r})")
             continue
         if result.metric_config in found:
@@ -187,7 +207,7 @@ def check_model_index(card, results):
         if result.dataset_type != results["dataset"] or result.dataset_split != results["split"]:
             problems.append(f"model-index {result.metric_config} is on {result.dataset_type}/{result.dataset_split}, "
                             f"the results JSON on {results['dataset']}/{results['split']}")
-    expected = {f"k={row['operating_point']}": row["accuracy"] for row in results["results"]}
+    expected = {operating_point_config(row): row["accuracy"] for row in results["results"]}
     for key in sorted(set(expected) - set(found)):
         problems.append(f"model-index has no result for {key} (results JSON: accuracy {expected[key]})")
     for key in sorted(set(found) - set(expected)):
@@ -347,7 +367,193 @@ def mimoconv_card_parts(ctx):
     )
 
 
-# model_type (config.json) -> its card. MIMOFormer adds: "mimoformer": Architecture(mimoformer_card_parts).
+# --- MIMOFormer (Long Range Arena sequence classification) -----------------------------------------
+#
+# The MIMOFormer results JSON (scripts/evaluate_mimoformer.py) holds `task`, `dataset`, `split`,
+# `num_examples`, `sequence_length`, `results: [{grid, inputs_per_group, accuracy, sequences_per_s?,
+# speedup_vs_baseline?}]`, `baseline: {model, accuracy, sequences_per_s?}` (None for the Performer),
+# `hardware` (where the accuracies were measured, with `gpu` when on a GPU), `command`, and, once the
+# throughput was timed, `throughput_hardware`, `throughput_batch_size`, `throughput_command`.
+
+VARIANTS = {"performer": "Performer baseline", "softmax": "softmax Transformer baseline",
+            "mimo_att": "MIMOFormer att.", "mimo_att_mlp": "MIMOFormer att.+MLP"}
+# Generated ListOps settings (scripts/generate_listops.py PRESETS; a test keeps the two in step).
+LISTOPS_SETTINGS = {
+    "cpu": {"title": "ListOps-CPU", "train": 20000, "validation": 1000, "test": 1000, "min_length": 100,
+            "max_length": 500},
+    "lra": {"title": "LRA ListOps", "train": 96000, "validation": 2000, "test": 2000, "min_length": 500,
+            "max_length": 2000},
+}
+LRA_TITLES = {"image": "LRA Image", "text": "LRA Text"}
+# Widget examples, also the quickstart's input (one short input keeps the offline test fast).
+# ListOps: prefix expressions, tokens separated by spaces, "]" closes an operator; label = the value.
+LISTOPS_EXAMPLES = [("[MAX 2 9 [MIN 4 7 ] 0 ]", "MAX(2, 9, MIN(4, 7), 0) = 9"),
+                    ("[SM 3 [MED 1 5 8 ] 6 ]", "SM = (3 + MED(1, 5, 8) + 6) mod 10 = 4")]
+TEXT_EXAMPLES = [("A warm, funny and beautifully acted film. I loved every minute of it.", "a positive review"),
+                 ("Dull, predictable and far too long. I wanted my two hours back.", "a negative review")]
+# The zoo (scripts/reproduce_mimoformer_zoo.sh) ran every task setting at once on one GPU, in two
+# wall-clock-limited segments: a first run with MAX_MINUTES=5.5, then RESUME=1 with the budget that
+# training_args.json records. The first budget is not stored in the folders (training_args.json holds
+# the arguments of the last segment), so it is recorded here; cards use it only when
+# metrics_history.json shows a resumed run.
+ZOO_TASKS = "listops-cpu image listops text"
+ZOO_FIRST_BUDGET_MINUTES = 5.5
+
+
+def _grid_text(grid):
+    return f"{grid[0]}x{grid[1]}"
+
+
+def listops_setting(dataset):
+    """The LISTOPS_SETTINGS key named by a ListOps results `dataset` ("... --preset cpu)"), or None."""
+    for key in LISTOPS_SETTINGS:
+        if f"--preset {key}" in dataset:
+            return key
+    return None
+
+
+def training_segments(history):
+    """The runs of a (possibly resumed) training: [{first_step, last_step, minutes, stopped_by}]. A
+    resumed run restarts its wall clock, so a drop in `minutes` starts a new segment."""
+    segments = []
+    for entry in history:
+        if not segments or entry["minutes"] < segments[-1]["minutes"]:
+            segments.append({"first_step": entry["step"], "last_step": entry["step"], "minutes": entry["minutes"],
+                             "stopped_by": None})
+        segment = segments[-1]
+        segment.update(last_step=entry["step"], minutes=entry["minutes"], stopped_by=entry.get("stopped_by"))
+    return segments
+
+
+def _training_story(ctx):
+    """Steps reached, wall-clock segments and the best checkpoint, all from metrics_history.json."""
+    args, history = ctx.training_args, ctx.history
+    if not history:
+        return None
+    segments = training_segments(history)
+    best = [entry for entry in history if entry.get("best")]
+    best = best[-1] if best else history[-1]
+    val_key = next(key for key in best if key.startswith("val_accuracy@"))
+    final = history[-1]
+    return dict(
+        segments=segments,
+        resumed=len(segments) > 1,
+        first_budget=ZOO_FIRST_BUDGET_MINUTES if len(segments) > 1 else args.get("max_minutes"),
+        last_budget=args.get("max_minutes"),
+        final_step=final["step"],
+        max_steps=args["max_steps"],
+        completed=final["step"] >= args["max_steps"],
+        percent=round(100 * final["step"] / args["max_steps"]),
+        final_lr=final["lr"],
+        best_step=best["step"],
+        best_grid=val_key.split("@")[1],
+        best_validation=_percent(best[val_key]),
+        validation_count=best.get(f"val_count@{val_key.split('@')[1]}"),
+        eval_every=args.get("eval_every"),
+    )
+
+
+def _zoo_commands(story, args):
+    first = f'TASKS="{ZOO_TASKS}" MAX_MINUTES={story["first_budget"]} THROUGHPUT=0 bash scripts/reproduce_mimoformer_zoo.sh'
+    if not story["resumed"]:
+        return [first]
+    return [first, f'TASKS="{ZOO_TASKS}" MAX_MINUTES={args["max_minutes"]} RESUME=1 THROUGHPUT=0 '
+                   "bash scripts/reproduce_mimoformer_zoo.sh"]
+
+
+def mimoformer_card_parts(ctx):
+    """Card parts of a MIMOFormer (or Performer baseline) LRA sequence classifier."""
+    from .training_lra import LRA_RECIPES, build_arg_parser
+
+    config, results, args = ctx.config, ctx.results, ctx.training_args
+    task = results["task"]
+    setting = listops_setting(results["dataset"]) if task == "listops" else None
+    if task == "listops" and setting is None:
+        raise ValueError(f"{ctx.push.results_path}: ListOps dataset {results['dataset']!r} names no known "
+                         f"--preset ({sorted(LISTOPS_SETTINGS)})")
+    task_title = LISTOPS_SETTINGS[setting]["title"] if setting else LRA_TITLES[task]
+    has_tokenizer = (ctx.folder / "tokenizer.json").is_file()
+    # Pipeline tag: a folder with a tokenizer is a text classifier ("text-classification" pipeline and
+    # widget work on it). LRA Image takes 1024 grayscale pixel ids, not text and not images:
+    # "image-classification" would promise an image processor the folder does not have, and leaving the
+    # tag out lets the Hub infer "text-classification" from the architecture name, which fails without a
+    # tokenizer. "other" is the Hub's tag for exactly this (no widget, no hosted inference). The
+    # model-index still says what was measured: image classification on CIFAR-10.
+    pipeline_tag = "text-classification" if has_tokenizer else NO_PIPELINE
+    task_type = "text-classification" if has_tokenizer else "image-classification"
+    grid = (config["mimo_m"], config["mimo_n"])
+    trained = [_grid_text(g) for g in (config.get("trained_grids") or [grid])]
+    baseline_info = _baseline_row(ctx)
+    baseline = results.get("baseline")
+    if baseline_info:
+        baseline_info["sequences_per_s"] = baseline.get("sequences_per_s")
+    rows = [dict(grid=row["grid"], inputs=row["inputs_per_group"], accuracy=_percent(row["accuracy"]),
+                 sequences_per_s=row.get("sequences_per_s"), speedup=row.get("speedup_vs_baseline"),
+                 trained=row["grid"] in trained)
+            for row in results["results"]]
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    if task == "listops":
+        examples = LISTOPS_EXAMPLES
+    elif task == "text":
+        examples = TEXT_EXAMPLES
+    else:
+        examples = []
+    story = _training_story(ctx)
+    rows_at = {row["grid"]: row for row in rows}
+    variables = dict(
+        title=ctx.push.repo_name,
+        variant=VARIANTS[config["attention_type"]],
+        attention_type=config["attention_type"],
+        is_baseline=config["attention_type"] in ("performer", "softmax"),
+        grid=_grid_text(grid),
+        mimo_m=grid[0],
+        mimo_n=grid[1],
+        group_size=grid[0] * grid[1],
+        trained_grids=trained,
+        grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows],
+        rows=rows,
+        full_row=rows_at.get(_grid_text(grid)),
+        single_row=rows_at.get("1x1"),
+        baseline=baseline_info,
+        task=task,
+        task_title=task_title,
+        recipe_steps=LRA_RECIPES[task]["max_steps"],
+        listops=LISTOPS_SETTINGS.get(setting),
+        listops_preset=setting,
+        dataset_id=results["dataset"],
+        split=results["split"],
+        num_examples=results["num_examples"],
+        sequence_length=results["sequence_length"],
+        num_labels=len(labels),
+        labels=labels,
+        chance=_percent(1 / len(labels)),
+        hardware=results["hardware"],
+        eval_command=results["command"],
+        has_throughput=all(row["sequences_per_s"] is not None for row in rows),
+        throughput_hardware=results.get("throughput_hardware"),
+        throughput_batch_size=results.get("throughput_batch_size"),
+        throughput_command=results.get("throughput_command"),
+        plot="accuracy_throughput.png" if (ctx.folder / "accuracy_throughput.png").is_file() else None,
+        has_tokenizer=has_tokenizer,
+        example=examples[0][0] if examples else None,
+        config=config,
+        args=args,
+        train_command=training_command(args, build_arg_parser(), "scripts/train_mimoformer.py") if args else None,
+        story=story,
+        zoo_commands=_zoo_commands(story, args) if story and args else [],
+    )
+    dataset_name = f"{task_title} ({results['dataset']})" if task in LRA_TITLES else task_title
+    return CardParts(
+        pipeline_tag=pipeline_tag,
+        eval_results=operating_point_results(ctx, task_type, f"{task_title} classification", dataset_name),
+        tags=["mimoformer", "favor-plus", "long-range-arena"],
+        widget=[{"text": text, "example_title": title} for text, title in examples],
+        variables=variables,
+    )
+
+
+# model_type (config.json) -> its card.
 ARCHITECTURES = {
     "mimoconv": Architecture(card_parts=mimoconv_card_parts, write_assets=write_mimoconv_assets),
+    "mimoformer": Architecture(card_parts=mimoformer_card_parts),
 }

@@ -7,7 +7,9 @@ Order of a push (scripts/push_to_hub.py):
    - the card: README.md's `model-index` equals the results JSON, and README.md is exactly the card
      rendered from the template (cards are never hand-edited);
    - the folder loads through the Auto classes with `trust_remote_code=True` and runs its pipeline
-     on the card's widget examples, in a fresh Python where `import mimo_hf` fails.
+     on the card's widget examples, in a fresh Python where `import mimo_hf` fails (a card whose
+     pipeline tag is "other", i.e. no transformers pipeline serves the model, has no widget and
+     no pipeline to run; its Auto classes are still loaded and checked).
 2. `publish(api, config, files)`: create the repo (exist_ok), compare the local files with the
    branch's files by hash, upload what changed in ONE `create_commit` (deleting files the folder no
    longer has), and tag the commit with the config's revision. Unchanged content makes no commit.
@@ -118,7 +120,7 @@ def card_problems(push, files):
     """README.md against the results JSON and against the freshly rendered card; the widget files."""
     from huggingface_hub import ModelCard
 
-    from .model_card import check_model_index, render_card
+    from .model_card import NO_PIPELINE, check_model_index, render_card
 
     names = {file.path_in_repo for file in files}
     readme, results_path = push.folder_path / "README.md", push.results_path
@@ -138,7 +140,10 @@ def card_problems(push, files):
     if readme.read_text(encoding="utf-8") != rendered:
         problems.append("README.md is not the card rendered from the template and the folder's files; "
                         "run: python scripts/write_model_card.py --all")
-    if not (card.data.to_dict().get("widget") or []):
+    if card.data.pipeline_tag == NO_PIPELINE:
+        if card.data.to_dict().get("widget"):
+            problems.append(f"README.md declares widget examples, but its pipeline tag {NO_PIPELINE!r} has no widget")
+    elif not (card.data.to_dict().get("widget") or []):
         problems.append("README.md declares no widget examples (needed for the Hub page and the load check)")
     for example in card.data.to_dict().get("widget") or []:
         if "src" in example and widget_file(push, example["src"]) not in names:
@@ -175,13 +180,15 @@ def load_problems(pushes):
     from huggingface_hub import ModelCard
 
     from .isolation import run_isolated
+    from .model_card import NO_PIPELINE
 
     spec = []
     for push in pushes:
         card = ModelCard.load(push.folder_path / "README.md")
         inputs = [str(push.folder_path / widget_file(push, example["src"])) if "src" in example else example["text"]
                   for example in card.data.to_dict().get("widget") or []]
-        spec.append({"folder": str(push.folder_path.resolve()), "task": card.data.pipeline_tag, "inputs": inputs})
+        task = None if card.data.pipeline_tag == NO_PIPELINE else card.data.pipeline_tag  # None: no pipeline to run
+        spec.append({"folder": str(push.folder_path.resolve()), "task": task, "inputs": inputs})
     with tempfile.TemporaryDirectory(prefix="mimo-hf-load-check-") as tmp:
         (Path(tmp) / "spec.json").write_text(json.dumps(spec))
         proc = run_isolated(["check", "spec.json", "reports.json"], tmp)

@@ -64,6 +64,32 @@ def _run_args(model_name):
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def results_dataset(task, data_dir):
+    """The results' `dataset` field, which model cards and push configs declare: the Hub id of the image and
+    text data, or for ListOps, generated here, a name saying how: "listops (generated with
+    scripts/generate_listops.py --preset cpu)" when the data folder's generation.json matches a preset."""
+    import importlib.util
+
+    from mimo_hf.lra_data import HUB_IDS
+
+    if task != "listops":
+        return HUB_IDS.get(task, task)
+    generation_file = Path(data_dir) / "generation.json" if data_dir else None
+    generation = json.loads(generation_file.read_text()) if generation_file and generation_file.is_file() else {}
+    spec = importlib.util.spec_from_file_location("generate_listops", ROOT / "scripts" / "generate_listops.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    splits = generation.get("splits", {})
+    for name, preset in script.PRESETS.items():
+        if all(generation.get(key) == preset[key] for key in ("min_length", "max_length")) and \
+                [splits.get(split) for split in ("train", "validation", "test")] == \
+                [preset["train_size"], preset["validation_size"], preset["test_size"]]:
+            seed = generation.get("seed", 0)
+            return f"listops (generated with scripts/generate_listops.py --preset {name}" + \
+                (f" --seed {seed})" if seed != 0 else ")")
+    return "listops (generated with scripts/generate_listops.py)"
+
+
 def default_grids(config):
     grids = {(1, 1), (config.mimo_m, config.mimo_n), *(tuple(g) for g in (config.trained_grids or []))}
     return sorted(grids)
@@ -159,6 +185,7 @@ def main(argv=None):
     command = "python " + " ".join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv)))
     if previous is not None:
         # Accuracies (and where they were measured) stay; throughput is this run's.
+        previous.setdefault("dataset", results_dataset(task, data_dir))
         previous.update(results=rows, baseline=baseline, throughput_hardware=hardware, throughput_device=str(accelerator.device),
                         throughput_batch_size=args.throughput_batch_size, throughput_command=command)
         with open(os.path.join(args.output_dir, args.results_file), "w") as f:
@@ -173,6 +200,7 @@ def main(argv=None):
         "attention_type": config.attention_type,
         "grid": f"{config.mimo_m}x{config.mimo_n}",
         "task": task,
+        "dataset": results_dataset(task, data_dir),
         "data_dir": data_dir,
         "split": args.split,
         "num_examples": len(data),
@@ -191,7 +219,9 @@ def main(argv=None):
         os.makedirs(args.output_dir, exist_ok=True)
         with open(os.path.join(args.output_dir, args.results_file), "w") as f:
             json.dump(report, f, indent=2)
-    print(f"\n{task} ({args.split}, {len(data)} sequences of {report['sequence_length']} tokens); {report['device']}")
+    timed_on = report.get("throughput_device")
+    print(f"\n{task} ({args.split}, {report['num_examples']} sequences of {report['sequence_length']} tokens); accuracy on "
+          f"{report['device']}" + (f", throughput on {timed_on}" if timed_on else ""))
     print("| model | grid | accuracy | sequences/s | vs baseline |")
     print("|---|---|---|---|---|")
     for row in rows:

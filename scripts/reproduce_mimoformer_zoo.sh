@@ -6,9 +6,16 @@
 # validation checkpoint as a Hub-ready folder in $RUNS/<name>/hub; the test split is then evaluated at
 # every grid, with throughput timed side by side on this machine (eval_results.json in each folder).
 #
-# This is the command that produced zoo/mimoformer-* (see each folder's training_args.json and
-# eval_results.json for the exact settings, steps reached and hardware):
-#   TASKS="listops-cpu image listops text" MAX_MINUTES=6 bash scripts/reproduce_mimoformer_zoo.sh
+# These are the commands that produced zoo/{performer,mimoformer-att,mimoformer-attmlp}-* on one
+# NVIDIA H200 (all 12 runs sharing it; see each folder's training_args.json, metrics_history.json
+# and eval_results.json for the settings, the steps reached and the hardware): a first segment with
+# a 5.5-minute budget, then a resumed 2.6-minute continuation that also ran the test evaluations:
+#   TASKS="listops-cpu image listops text" MAX_MINUTES=5.5 THROUGHPUT=0 WORKERS=16 bash scripts/reproduce_mimoformer_zoo.sh
+#   OMP_NUM_THREADS=1 RESUME=1 TASKS="listops-cpu image listops text" MAX_MINUTES=2.6 THROUGHPUT=0 WORKERS=16 \
+#     bash scripts/reproduce_mimoformer_zoo.sh
+# CPU throughput was then merged into each eval_results.json with
+#   python scripts/evaluate_mimoformer.py --model zoo/<folder> --baseline zoo/performer-<task> --throughput-only ...
+# (the exact command is each file's throughput_command).
 #
 # Knobs (environment variables):
 #   TASKS          which task settings to run: listops-cpu (ListOps-CPU: 100-500 tokens), listops
@@ -21,6 +28,7 @@
 #   WORKERS        processes for ListOps generation                                     [4]
 #   THROUGHPUT     0: accuracy only (the evaluations run side by side, so their timings would
 #                  disturb each other); time them afterwards with --throughput-only      [1]
+#   RESUME         1: continue every run from its latest checkpoint (--resume latest)      [0]
 #   SMOKE          1: tiny data and 3 steps, to check the pipeline end to end            [0]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,15 +41,17 @@ EVAL_EVERY=${EVAL_EVERY:-500}
 WORKERS=${WORKERS:-4}
 SMOKE=${SMOKE:-0}
 THROUGHPUT=${THROUGHPUT:-1}
+RESUME=${RESUME:-0}
 PY=${PYTHON:-python}
 mkdir -p "$RUNS"
 
 SIZE="--hidden-size 64 --num-attention-heads 4 --head-dim 16 --intermediate-size 128 --num-hidden-layers 2 --num-random-features 64"
 EXTRA=""
+[ "$RESUME" = 1 ] && EXTRA="--resume latest"
 GEN_CPU="--preset cpu"
 GEN_LRA="--preset lra"
 if [ "$SMOKE" = 1 ]; then
-  EXTRA="--max-train-samples 64 --max-eval-samples 32 --batch-size 16"
+  EXTRA="$EXTRA --max-train-samples 64 --max-eval-samples 32 --batch-size 16"
   GEN_CPU="--preset cpu --train-size 64 --validation-size 32 --test-size 32"
   GEN_LRA="--preset lra --train-size 64 --validation-size 32 --test-size 32"
 fi
@@ -76,7 +86,7 @@ for t in $TASKS; do
     name="$t-$variant"
     # shellcheck disable=SC2086
     $PY scripts/train_mimoformer.py $(task_flags "$t") $flags $SIZE $EXTRA --max-steps "$MAX_STEPS" \
-      --eval-every "$EVAL_EVERY" --max-minutes "$MAX_MINUTES" --output-dir "$RUNS/$name" > "$RUNS/$name.log" 2>&1 &
+      --eval-every "$EVAL_EVERY" --max-minutes "$MAX_MINUTES" --output-dir "$RUNS/$name" >> "$RUNS/$name.log" 2>&1 &
     pids+=($!)
   done <<< "$VARIANTS"
 done

@@ -5,6 +5,8 @@ card; its YAML parses with huggingface_hub and round-trips; every model-index nu
 results JSON; the body quotes the measured numbers; every command it quotes exists and its script
 accepts the flags; the training command parses back to training_args.json; the widget images are the
 shipped CIFAR-10 samples; and the quickstart runs unchanged, offline, as a Hub user without mimo_hf.
+MIMOFormer cards: the body quotes the GPU accuracies, the CPU throughput and the steps reached; LRA
+Image (pixel-id inputs, no tokenizer) declares the pipeline tag "other" and no widget.
 """
 
 import json
@@ -20,7 +22,14 @@ import pytest
 from huggingface_hub import ModelCard
 
 from mimo_hf.isolation import run_isolated
-from mimo_hf.model_card import COMMON_TAGS, check_model_index, render_card, training_command
+from mimo_hf.model_card import (
+    COMMON_TAGS,
+    NO_PIPELINE,
+    check_model_index,
+    operating_point_config,
+    render_card,
+    training_command,
+)
 from mimo_hf.push_config import load_push_configs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +39,19 @@ IDS = [push.path.stem for push in CONFIGS]
 # template brings its own tests of that kind, the checks on every card apply to it unchanged.
 MIMOCONV = [push for push in CONFIGS if push.card_template == "model_cards/mimoconv.md"]
 MIMOCONV_IDS = [push.path.stem for push in MIMOCONV]
-PIPELINE_TAGS = {"mimoconv": "image-classification", "mimoformer": "text-classification"}
+MIMOFORMER = [push for push in CONFIGS if push.card_template == "model_cards/mimoformer.md"]
+MIMOFORMER_IDS = [push.path.stem for push in MIMOFORMER]
 ZOO_FOLDERS = sorted(p.parent for p in (ROOT / "zoo").glob("*/eval_results.json"))
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _pipeline_tag(push):
+    """MIMOConv: images; MIMOFormer with a tokenizer: text; MIMOFormer on LRA Image (pixel ids, no
+    tokenizer, no pipeline): "other", so the Hub neither offers a widget nor infers a text pipeline."""
+    model_type = json.loads((push.folder_path / "config.json").read_text())["model_type"]
+    if model_type == "mimoconv":
+        return "image-classification"
+    return "text-classification" if (push.folder_path / "tokenizer.json").is_file() else NO_PIPELINE
 
 
 def _card(push):
@@ -65,16 +84,16 @@ def test_card_metadata_parses_and_round_trips(push):
     # The project's license (pyproject.toml: license = { text = "Apache-2.0" }) as a Hub license id.
     license_id = re.search(r'^license = \{ text = "([^"]+)" \}', (ROOT / "pyproject.toml").read_text(), re.M)[1].lower()
     assert data.library_name == "transformers" and data.license == push.license == license_id
-    model_type = json.loads((push.folder_path / "config.json").read_text())["model_type"]
-    assert data.pipeline_tag == PIPELINE_TAGS[model_type]
+    assert data.pipeline_tag == _pipeline_tag(push)
     assert data.datasets == [push.dataset] and data.metrics == ["accuracy"]
-    assert set(COMMON_TAGS) | {data.pipeline_tag, *push.tags} <= set(data.tags)
+    assert set(COMMON_TAGS) | {*push.tags} <= set(data.tags) and NO_PIPELINE not in data.tags
+    assert data.pipeline_tag in data.tags or data.pipeline_tag == NO_PIPELINE
     assert data.model_name == push.repo_name
     # Round trip: the YAML the card writes parses back to the same metadata.
     assert ModelCard(str(card)).data.to_dict() == data.to_dict()
-    widget = data.to_dict()["widget"]
-    assert widget
-    for example in widget:  # image examples are files of this repo; text examples carry their text
+    widget = data.to_dict().get("widget")
+    assert bool(widget) == (data.pipeline_tag != NO_PIPELINE)  # no pipeline, no widget
+    for example in widget or []:  # image examples are files of this repo; text examples carry their text
         assert example.get("text") or (example["src"].startswith(f"https://huggingface.co/{push.repo_id}/resolve/")
                                        and (push.folder_path / example["src"].rsplit("/", 1)[1]).is_file()), example
 
@@ -85,10 +104,12 @@ def test_model_index_is_exactly_the_results_json(push):
     by_point = {result.metric_config: result for result in card.data.eval_results}
     assert len(card.data.eval_results) == len(by_point) == len(results["results"])  # one per operating point
     for row in results["results"]:
-        result = by_point[f"k={row['operating_point']}"]
+        result = by_point[operating_point_config(row)]
         assert result.metric_type == "accuracy" and result.metric_value == row["accuracy"]
         assert (result.dataset_type, result.dataset_split) == (results["dataset"], results["split"])
-        assert result.task_type == card.data.pipeline_tag
+        # The task measured; LRA Image (pipeline tag "other") is image classification on CIFAR-10.
+        assert result.task_type == (card.data.pipeline_tag if card.data.pipeline_tag != NO_PIPELINE
+                                    else "image-classification")
     assert check_model_index(card, results) == []
 
 
@@ -117,6 +138,95 @@ def test_body_quotes_the_measurements(push):
     assert "arXiv" in text and "2312.02829" in text and "@inproceedings" in text
 
 
+@pytest.mark.parametrize("push", MIMOFORMER, ids=MIMOFORMER_IDS)
+def test_mimoformer_body_quotes_the_measurements(push):
+    from mimo_hf.model_card import training_segments
+
+    text, results = _card(push).text, _results(push)
+    baseline = results["baseline"]
+    for row in results["results"]:
+        line = next(line for line in text.splitlines() if line.startswith(f"| {row['grid']} | {row['inputs_per_group']} |"))
+        assert f"{100 * row['accuracy']:.2f}%" in line and f"| {row['sequences_per_s']} |" in line, line
+        if baseline:
+            assert f"{row['speedup_vs_baseline']:.2f}x" in line, line
+    if baseline:
+        line = next(line for line in text.splitlines() if line.startswith("| Performer baseline"))
+        assert f"{100 * baseline['accuracy']:.2f}%" in line and f"| {baseline['sequences_per_s']} |" in line, line
+        assert f"**{100 * baseline['accuracy']:.2f}%** for the Performer" in text  # the limitation, in numbers
+    # Where each number was measured: accuracy on the GPU, throughput on this CPU.
+    assert f"measured on an {results['hardware']['gpu']}" in text and "test accuracy (GPU)" in text
+    cpu = results["throughput_hardware"]
+    assert f"measured on {cpu['cpu']} with {cpu['threads']} thread(s)" in text and "sequences/s (CPU)" in text
+    assert results["command"] in text and results["throughput_command"] in text
+    # Steps reached against --max-steps, and the wall-clock segments, from the history.
+    history = json.loads((push.folder_path / "metrics_history.json").read_text())
+    args = json.loads((push.folder_path / "training_args.json").read_text())
+    assert f"Steps reached: {history[-1]['step']} of {args['max_steps']}" in text
+    segments = training_segments(history)
+    if len(segments) > 1:  # a resumed run: both budgets and the first run's stop are on the card
+        assert segments[0]["stopped_by"] == "time_budget" and f"stopped at step {segments[0]['last_step']}" in text
+        assert "MAX_MINUTES=5.5" in text and f"MAX_MINUTES={args['max_minutes']} RESUME=1" in text
+    assert "NVIDIA H200" in text and "bash scripts/reproduce_mimoformer_zoo.sh" in text
+    assert f'repo_id, revision = "{push.repo_id}", "{push.revision}"' in text
+    assert "trust_remote_code=True" in text and "AutoModelForSequenceClassification" in text
+    assert "arXiv" in text and "2312.02829" in text and "@inproceedings" in text
+    if results["task"] == "listops" and "--preset cpu" in results["dataset"]:
+        assert "not\ncomparable with LRA ListOps scores" in text
+    if results["task"] == "image":
+        assert "JPEG" in text and "pipeline(" not in text
+    else:
+        assert 'pipeline("text-classification"' in text and 'padding="max_length"' in text
+
+
+@pytest.mark.parametrize("push", MIMOFORMER, ids=MIMOFORMER_IDS)
+def test_mimoformer_training_command_reproduces_training_args(push):
+    from mimo_hf.training_lra import build_arg_parser
+
+    args = json.loads((push.folder_path / "training_args.json").read_text())
+    command = training_command(args, build_arg_parser(), "scripts/train_mimoformer.py")
+    assert f"```bash\n{command}\n```" in _card(push).text
+    parsed = vars(build_arg_parser().parse_args(shlex.split(command)[2:]))
+    assert {key: parsed[key] for key in args} == args
+
+
+def test_listops_settings_are_the_generator_presets():
+    import importlib.util
+
+    from mimo_hf.model_card import LISTOPS_SETTINGS
+
+    spec = importlib.util.spec_from_file_location("generate_listops", ROOT / "scripts" / "generate_listops.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert set(LISTOPS_SETTINGS) == set(script.PRESETS)
+    for name, preset in script.PRESETS.items():
+        setting = LISTOPS_SETTINGS[name]
+        assert [setting[k] for k in ("train", "validation", "test", "min_length", "max_length")] == \
+            [preset[k] for k in ("train_size", "validation_size", "test_size", "min_length", "max_length")]
+
+
+def test_lra_image_quickstart_pixels_are_the_training_pixels():
+    """The numpy conversion the LRA Image cards show equals mimo_hf.lra_data.rgb_to_grayscale (training)."""
+    import io
+
+    import pyarrow.parquet as pq
+    import torch
+    from PIL import Image
+
+    from mimo_hf.lra_data import rgb_to_grayscale
+    from mimo_hf.model_card import CIFAR10_SAMPLE
+
+    push = next(push for push in MIMOFORMER if _pipeline_tag(push) == NO_PIPELINE)
+    code = _code_blocks(_card(push).text, "python")[0]
+    source = re.search(r"^def pixel_ids\(image\):\n(?:    .*\n)+", code, flags=re.M).group(0)
+    namespace = {}
+    exec("import numpy as np\n" + source, namespace)
+    images = [Image.open(io.BytesIO(row["bytes"])).convert("RGB")
+              for row in pq.read_table(CIFAR10_SAMPLE, columns=["img"]).column("img").to_pylist()[:64]]
+    ours = np.stack([namespace["pixel_ids"](image) for image in images])
+    rgb = torch.from_numpy(np.stack([np.asarray(image) for image in images])).permute(0, 3, 1, 2).contiguous()
+    assert np.array_equal(ours, rgb_to_grayscale(rgb).reshape(len(images), -1).numpy())
+
+
 def test_rendering_refuses_unknown_template_variables_and_architectures(tmp_path):
     import dataclasses
 
@@ -138,6 +248,14 @@ def _quoted_commands(text):
     """Commands the card tells a user to run: lines of ```bash blocks and inline `bash|python scripts/...`."""
     lines = [line for block in _code_blocks(text, "bash") for line in block.splitlines() if line.strip()]
     return lines + re.findall(r"`((?:bash|python) scripts/[^`]+)`", text)
+
+
+def _command_words(command):
+    """The words of a quoted command without its leading environment assignments (`TASKS="..." bash ...`)."""
+    words = shlex.split(command)
+    while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+        words.pop(0)
+    return words
 
 
 _HELP = {}
@@ -162,7 +280,7 @@ def test_every_quoted_command_exists(push, capsys):
     commands = _quoted_commands(_card(push).text)
     assert any("scripts/train_" in c for c in commands) and any("scripts/evaluate_" in c for c in commands)
     for command in commands:
-        words = shlex.split(command)
+        words = _command_words(command)
         assert words[0] in ("python", "bash") and words[1].startswith("scripts/"), command
         assert (ROOT / words[1]).is_file(), command
         if words[0] == "python":
@@ -232,6 +350,13 @@ def test_quickstarts_run_offline_without_mimo_hf(hub_cache, tmp_path):
     outputs = proc.stdout.split("== ")[1:]
     assert len(outputs) == len(CONFIGS)
     for push, output in zip(CONFIGS, outputs):
+        if push in MIMOFORMER:
+            labels = json.loads((push.folder_path / "config.json").read_text())["id2label"].values()
+            for row in _results(push)["results"]:  # one line "MxN [label]" per grid of the table
+                match = re.search(rf"^{row['grid']} \[(.*)\]$", output, flags=re.M)
+                assert match and match.group(1).strip("'") in labels, (push.repo_id, row["grid"], output)
+            assert ("'score'" in output) == (_pipeline_tag(push) != NO_PIPELINE)  # the pipeline's output
+            continue
         if push not in MIMOCONV:
             continue  # it ran without error; what it prints is its template's business
         labels = json.loads((push.folder_path / "config.json").read_text())["id2label"].values()

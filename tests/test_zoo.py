@@ -1,4 +1,4 @@
-"""Every committed zoo checkpoint still scores what its results file says, on the real test split."""
+"""Every committed MIMOConv zoo checkpoint still scores what its results file says, on the real test split."""
 
 import json
 from pathlib import Path
@@ -15,7 +15,8 @@ from mimo_hf.metrics import load_metric
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "zoo"
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10"
-CHECKPOINTS = sorted(p.parent for p in ZOO.glob("*/eval_results.json"))
+CHECKPOINTS = sorted(p.parent for p in ZOO.glob("*/eval_results.json")
+                     if json.loads((p.parent / "config.json").read_text())["model_type"] == "mimoconv")
 
 
 def test_zoo_is_not_empty():
