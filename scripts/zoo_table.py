@@ -1,5 +1,10 @@
 #!/usr/bin/env python
-"""Print the zoo table of the README from zoo/*/eval_results.json (written by scripts/evaluate_mimoconv.py)."""
+"""Print the zoo tables of the README from zoo/*/eval_results.json.
+
+MIMOConv rows come from scripts/evaluate_mimoconv.py results, MIMOFormer rows (--architecture
+mimoformer) from scripts/evaluate_mimoformer.py results: GPU test accuracy per grid and the CPU
+throughput merged in by its --throughput-only run.
+"""
 
 import argparse
 import json
@@ -12,11 +17,16 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--zoo", default=str(ROOT / "zoo"), help="folder of Hub-ready model folders (default: zoo/)")
     p.add_argument("--targets", action="store_true", help="also print how far each accuracy target got")
+    p.add_argument("--architecture", choices=["mimoconv", "mimoformer"], default="mimoconv", help="which table (default: mimoconv)")
     args = p.parse_args(argv)
+    if args.architecture == "mimoformer":
+        return mimoformer_table(args.zoo)
     rows = []
     for path in sorted(Path(args.zoo).glob("*/eval_results.json")):
         report = json.loads(path.read_text())
         config = json.loads((path.parent / "config.json").read_text())
+        if config["model_type"] != "mimoconv":
+            continue
         trained = config.get("trained_superpositions") or [config["num_superpositions"]]
         for r in report["results"]:
             rows.append((path.parent.name, config["num_superpositions"], r["operating_point"],
@@ -30,6 +40,28 @@ def main(argv=None):
               f"{f'{speedup:.2f}x' if speedup is not None else '-'} | `{command}` |")
     if args.targets:
         print_targets({(name, k): acc for name, _, k, _, acc, _, _, _ in rows})
+
+
+TASK_NAMES = {"listops": "ListOps", "image": "LRA Image", "text": "LRA Text"}
+
+
+def mimoformer_table(zoo):
+    print("| model | task (length) | attention | grid | trained steps | test accuracy | sequences/s (CPU) | vs Performer |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in sorted(Path(zoo).glob("*/eval_results.json")):
+        config = json.loads((path.parent / "config.json").read_text())
+        if config["model_type"] != "mimoformer":
+            continue
+        report = json.loads(path.read_text())
+        history = json.loads((path.parent / "metrics_history.json").read_text())
+        args = json.loads((path.parent / "training_args.json").read_text())
+        task = f"{TASK_NAMES[report['task']]} ({report['sequence_length']})"
+        steps = f"{history[-1]['step']} / {args['max_steps']}"
+        for r in report["results"]:
+            speedup = r.get("speedup_vs_baseline", 1.0 if config["attention_type"] == "performer" else None)
+            print(f"| `{path.parent.name}` | {task} | {config['attention_type']} | {r['grid']} | {steps} | "
+                  f"{100 * r['accuracy']:.2f}% | {r.get('sequences_per_s', '-')} | "
+                  f"{f'{speedup:.2f}x' if speedup is not None else '-'} |")
 
 
 # The zoo's accuracy targets (issue #3): (label, model, k, reference, allowed gap in points).
