@@ -116,6 +116,21 @@ def _load_failure_reason(exc):
 # ---------------------------------------------------------------------------------------------------
 
 
+def check_fit(description, unused, missing, mismatched, hint):
+    """Raise one ValueError listing every unused key, missing key and shape mismatch of a conversion."""
+    if not (missing or mismatched or unused):
+        return
+    lines = [f"the checkpoint does not fit {description}:"]
+    if unused:
+        lines.append(f"  unused checkpoint keys ({len(unused)}): {_listing(unused)}")
+    if missing:
+        lines.append(f"  missing keys ({len(missing)}): {_listing(missing)}")
+    if mismatched:
+        lines.append(f"  shape mismatches ({len(mismatched)}): {_listing(mismatched)}")
+    lines.append(f"  {hint}")
+    raise ValueError("\n".join(lines))
+
+
 def _whole(value):
     """16 * s channels -> s as an int when whole (the usual case), else as a float."""
     return int(value) if float(value).is_integer() else value
@@ -273,16 +288,8 @@ def convert_reference_state_dict(state_dict, config):
     bad_alphas = sorted(key for key in dropped if tuple(state_dict[key].shape) != ())
     mismatched += [f"{key}: checkpoint {tuple(state_dict[key].shape)} vs expected ()" for key in bad_alphas]
 
-    if missing or mismatched or unused:
-        lines = [f"the checkpoint does not fit {_describe(config)}:"]
-        if unused:
-            lines.append(f"  unused checkpoint keys ({len(unused)}): {_listing(unused)}")
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {_listing(missing)}")
-        if mismatched:
-            lines.append(f"  shape mismatches ({len(mismatched)}): {_listing(mismatched)}")
-        lines.append("  check depth, width, initial_width, binding, num_superpositions, activation, skip_init and num_labels")
-        raise ValueError("\n".join(lines))
+    check_fit(_describe(config), unused, missing, mismatched,
+              "check depth, width, initial_width, binding, num_superpositions, activation, skip_init and num_labels")
 
     nonzero = sorted(key for key in dropped if bool((state_dict[key] != 0).any()))
     if nonzero:

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .conversion import load_reference_state_dict
+from .conversion import _listing, check_fit, load_reference_state_dict
 from .hub import save_hub_folder
 from .mimoformer.configuration_mimoformer import MIMOFormerConfig
 from .mimoformer.modeling_mimoformer import MIMOFormerForSequenceClassification, sinusoidal_positions
@@ -75,8 +75,6 @@ _PROJECTION = ("mha.attn.attn_fn.projection_matrix", "mha.attn.projection_matrix
 _SINUSOIDAL = "mimoformer.embeddings.sinusoidal_table"
 
 
-def _listing(items):
-    return ", ".join(items)
 
 
 def normalize_attention_type(value):
@@ -324,19 +322,9 @@ def convert_reference_state_dict(state_dict, config):
         converted[key] = source.reshape(shape).clone()  # clone: the converted dict owns its storage
 
     unused = sorted(state_dict.keys() - used)
-    if missing or mismatched or unused:
-        lines = [f"the checkpoint does not fit {_describe(config)}:"]
-        if unused:
-            lines.append(f"  unused checkpoint keys ({len(unused)}): {_listing(unused)}")
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {_listing(missing)}")
-        if mismatched:
-            lines.append(f"  shape mismatches ({len(mismatched)}): {_listing(mismatched)}")
-        lines.append(
-            "  check attention_type, mimo_m, mimo_n, hidden_size, num_attention_heads, head_dim, intermediate_size, "
-            "num_hidden_layers, num_random_features, vocab_size, max_position_embeddings and num_labels"
-        )
-        raise ValueError("\n".join(lines))
+    check_fit(_describe(config), unused, missing, mismatched,
+              "check attention_type, mimo_m, mimo_n, hidden_size, num_attention_heads, head_dim, intermediate_size, "
+              "num_hidden_layers, num_random_features, vocab_size, max_position_embeddings and num_labels")
 
     not_bipolar = sorted(
         key for key, value in converted.items()

@@ -62,6 +62,18 @@ def dataset_info(dataset):
     raise ValueError(f"unknown dataset {dataset!r}: its image and label columns are not known; known: {known}")
 
 
+def parquet_shards(data_dir, split):
+    """The `{split}-*.parquet` shards of a local folder in the Hub layout, sorted; clear errors if there are none."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data directory {str(folder)!r} does not exist")
+    shards = sorted(folder.glob(f"{split}-*.parquet"))
+    if not shards:
+        found = sorted(p.name for p in folder.glob("*.parquet"))
+        raise FileNotFoundError(f"no parquet shards {split}-*.parquet in {str(folder)!r}; found: {found}")
+    return shards
+
+
 def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
     """Load one split as an `ImageTensors`, every image decoded once.
 
@@ -74,13 +86,7 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
         hub_id = next(key for key, value in DATASETS.items() if value is info)
         ds = load_dataset(hub_id, split=split)
     else:
-        folder = Path(data_dir)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"data directory {str(folder)!r} does not exist")
-        shards = sorted(folder.glob(f"{split}-*.parquet"))
-        if not shards:
-            found = sorted(p.name for p in folder.glob("*.parquet"))
-            raise FileNotFoundError(f"no parquet shards {split}-*.parquet in {str(folder)!r}; found: {found}")
+        shards = parquet_shards(data_dir, split)
         # Only this split's files are given, so `datasets` prepares (caches) only this split.
         ds = load_dataset("parquet", data_files={split: [str(p) for p in shards]}, split=split)
 

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
-from .data import _decode_images, train_validation_split
+from .data import _decode_images, parquet_shards, train_validation_split
 from .tokenization import (
     BYTE_OFFSET,
     BYTE_VOCAB_SIZE,
@@ -433,13 +433,7 @@ def _read_split(data_dir, hub_id, split):
     if data_dir is None:
         ds = load_dataset(hub_id, split=split)
         return ds.data.table, ds.features
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data directory {str(folder)!r} does not exist")
-    shards = sorted(folder.glob(f"{split}-*.parquet"))
-    if not shards:
-        found = sorted(p.name for p in folder.glob("*.parquet"))
-        raise FileNotFoundError(f"no parquet shards {split}-*.parquet in {str(folder)!r}; found: {found}")
+    shards = parquet_shards(data_dir, split)
     table = pa.concat_tables([pq.read_table(shard) for shard in shards])
     return table, Features.from_arrow_schema(table.schema)
 

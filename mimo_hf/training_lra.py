@@ -132,6 +132,25 @@ def trained_grids(args):
     return sorted(grids)
 
 
+def rng_neutral(loader):
+    """Iterate `loader` without consuming the global torch RNG.
+
+    Starting a DataLoader iterator draws a seed from the global generator. A resumed run starts one
+    iterator more than an uninterrupted run (at the resume point), which would shift the dropout
+    random stream; restoring the generator around the start keeps both runs bitwise identical.
+    """
+    state = torch.get_rng_state()
+    iterator = iter(loader)
+    try:
+        first = next(iterator)
+    except StopIteration:
+        return
+    finally:
+        torch.set_rng_state(state)
+    yield first
+    yield from iterator
+
+
 def one_cycle_linear(step, warmup_steps, total_steps):
     """LR factor of the one-cycle schedule with linear warm-up to the peak and linear anneal to 0."""
     if step < warmup_steps:
@@ -296,7 +315,7 @@ def train(args):
         data_pass, skip = divmod(state.step * args.gradient_accumulation_steps, steps_per_pass)
         train_dl.set_epoch(data_pass)
         batches = accelerator.skip_first_batches(train_dl, skip) if skip else train_dl
-        for batch in batches:
+        for batch in rng_neutral(batches):
             grid = warm_grid if state.step < args.grid_warmup_steps else full_grid
             with accelerator.accumulate(model):
                 out = _forward(model, batch, grid)

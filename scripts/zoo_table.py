@@ -46,8 +46,8 @@ TASK_NAMES = {"listops": "ListOps", "image": "LRA Image", "text": "LRA Text"}
 
 
 def mimoformer_table(zoo):
-    print("| model | task (length) | attention | grid | trained steps | test accuracy | sequences/s (CPU) | vs Performer |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | task (length) | attention | grid | trained steps | test accuracy | sequences/s (CPU) | vs Performer | commands |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for path in sorted(Path(zoo).glob("*/eval_results.json")):
         config = json.loads((path.parent / "config.json").read_text())
         if config["model_type"] != "mimoformer":
@@ -61,7 +61,8 @@ def mimoformer_table(zoo):
             speedup = r.get("speedup_vs_baseline", 1.0 if config["attention_type"] == "performer" else None)
             print(f"| `{path.parent.name}` | {task} | {config['attention_type']} | {r['grid']} | {steps} | "
                   f"{100 * r['accuracy']:.2f}% | {r.get('sequences_per_s', '-')} | "
-                  f"{f'{speedup:.2f}x' if speedup is not None else '-'} |")
+                  f"{f'{speedup:.2f}x' if speedup is not None else '-'} | `{report['command']}`; "
+                  f"`{report.get('throughput_command', '-')}` |")
 
 
 # The zoo's accuracy targets (issue #3): (label, model, k, reference, allowed gap in points).

@@ -107,6 +107,13 @@ def load_folder(entry):
             return r
         r["preprocessor_class"] = type(processor).__name__
         raw_inputs, inputs = image_inputs(processor)
+    elif not (Path(folder) / "tokenizer.json").is_file():
+        # A sequence classifier over pixel ids (LRA Image): no tokenizer, no pipeline; token ids go in directly.
+        r["preprocessor_class"] = None
+        generator = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, config.vocab_size, (NUM_INPUTS, config.max_position_embeddings), generator=generator)
+        raw_inputs, inputs = None, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        r["input_ids"] = ids
     else:
         processor = rec.step("preprocessor", AutoTokenizer.from_pretrained, folder, **remote)
         if processor is None:
@@ -129,9 +136,10 @@ def load_folder(entry):
         top_k = {"top_k": None} if r["task"] == "text-classification" else {"top_k": len(r["id2label"])}
         return type(classify.model).__module__, classify(raw_inputs, batch_size=NUM_INPUTS, **top_k)
 
-    out = rec.step("pipeline", run_pipeline, folder)
-    if out is not None:
-        r["pipeline_module"], r["pipeline"] = out
+    if raw_inputs is not None:
+        out = rec.step("pipeline", run_pipeline, folder)
+        if out is not None:
+            r["pipeline_module"], r["pipeline"] = out
 
     # The same folder as Hub id `repo_id` from the offline cache: by branch and by commit hash.
     hub_config = rec.step("hub config", AutoConfig.from_pretrained, repo_id, **remote)
@@ -150,9 +158,10 @@ def load_folder(entry):
                     )
                     for name, kwargs in points.items()
                 }
-    out = rec.step("hub pipeline", run_pipeline, repo_id, revision=commit)
-    if out is not None:
-        r["hub_pipeline_module"], r["hub_pipeline"] = out
+    if raw_inputs is not None:
+        out = rec.step("hub pipeline", run_pipeline, repo_id, revision=commit)
+        if out is not None:
+            r["hub_pipeline_module"], r["hub_pipeline"] = out
     return r
 
 

@@ -7,8 +7,16 @@ import torch
 
 from mimo_hf.mimoformer.favor import KERNEL_EPSILON, bipolar_keys, favor_attention, feature_map, orthogonal_gaussian_projection
 
-torch.set_default_dtype(torch.float64)
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Exact comparisons in double precision, restored afterwards (the default dtype is process-wide)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def phi(x, p):
