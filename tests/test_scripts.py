@@ -50,7 +50,7 @@ def test_benchmark_writes_rows_with_ratios(tmp_path):
 
 @pytest.mark.parametrize("name", ["train_mimoconv", "evaluate_mimoconv", "benchmark_throughput",
                                   "convert_reference_checkpoint", "write_model_card", "push_to_hub", "zoo_table",
-                                  "benchmark_augmentation"])
+                                  "benchmark_augmentation", "train_mimoformer", "evaluate_mimoformer", "generate_listops"])
 def test_help_explains_every_script(name, capsys):
     import runpy
     import sys
@@ -64,3 +64,42 @@ def test_help_explains_every_script(name, capsys):
         sys.argv = argv
     assert exit_info.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("marker, argv", [("zoo-table", ["--targets"]), ("zoo-table-mimoformer", ["--architecture", "mimoformer"]),
+                                          ("publish-table", ["--publish"])])
+def test_readme_tables_are_the_zoo_table_output(marker, argv, capsys):
+    """The README's zoo tables are exactly what scripts/zoo_table.py prints from the committed results."""
+    readme = (ROOT / "README.md").read_text()
+    start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
+    block = readme[readme.index(start) + len(start):readme.index(end)]
+    _load("zoo_table").main(argv)
+    assert block.strip() == capsys.readouterr().out.strip()
+
+
+def test_benchmark_times_mimoformer_variants_side_by_side(tmp_path):
+    rows = _load("benchmark_throughput").main(["--architecture", "mimoformer", "--sequence-lengths", "64", "--sequences", "16",
+                                               "--hidden-size", "16", "--head-dim", "8", "--num-attention-heads", "2",
+                                               "--intermediate-size", "16", "--num-random-features", "8", "--repeats", "1",
+                                               "--warmup", "0", "--threads", "1", "--output", str(tmp_path / "b.json")])
+    assert [r["name"] for r in rows] == ["performer", "mimo_att-2x2", "mimo_att-4x4", "mimo_att_mlp-2x2"]
+    assert rows[0]["ratio_to_baseline"] == 1.0 and all(r["sequences_per_s"] > 0 for r in rows)
+    by_name = {r["name"]: r for r in rows}
+    # The attention core and (att.+MLP) the MLP are shared by a group: fewer MACs per sequence.
+    assert by_name["mimo_att_mlp-2x2"]["mmacs_per_sequence"] < by_name["mimo_att-2x2"]["mmacs_per_sequence"] < rows[0]["mmacs_per_sequence"]
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "cifar10").is_dir(), reason="needs ../shared/data/cifar10")
+def test_evaluate_mimoformer_scores_grids_and_merges_throughput(tmp_path):
+    script = _load("evaluate_mimoformer")
+    common = ["--model", str(ROOT / "zoo" / "mimoformer-attmlp-lra-image"), "--baseline", str(ROOT / "zoo" / "performer-lra-image"),
+              "--max-eval-samples", "24", "--check-subset", "8", "--batch-size", "8", "--output-dir", str(tmp_path)]
+    report = script.main(common + ["--no-throughput"])
+    assert [r["grid"] for r in report["results"]] == ["1x1", "2x2"]
+    assert all(r["count"] == 24 and "sequences_per_s" not in r for r in report["results"])
+    merged = script.main(common + ["--throughput-only", "--throughput-batch-size", "8", "--repeats", "1", "--warmup", "0",
+                                   "--threads", "1"])
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert [r["accuracy"] for r in stored["results"]] == [r["accuracy"] for r in report["results"]]  # kept
+    assert all(r["sequences_per_s"] > 0 for r in stored["results"]) and stored["baseline"]["sequences_per_s"] > 0
+    assert stored["throughput_command"] and merged["throughput_device"] == "cpu"
