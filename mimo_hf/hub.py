@@ -1,6 +1,9 @@
 """Hub-ready folders: weights, config with a complete auto_map, model code and preprocessor."""
 
+import json
 import os
+import shutil
+from pathlib import Path
 
 AUTO_MAPS = {
     "mimoconv": {
@@ -43,3 +46,20 @@ def save_hub_folder(model, folder, preprocessor=None):
     if missing:
         raise RuntimeError(f"Hub folder {folder} is incomplete, missing: {missing}")
     return folder
+
+
+def sync_model_code(folder, check=False):
+    """Make the folder's copies of the model code equal the package's; returns the names that differed.
+
+    A Hub-ready folder carries its own copy of the code (it runs as remote code without mimo_hf);
+    after a change to mimo_hf/<architecture>/ this refreshes the copies (`check=True`: only report).
+    """
+    folder = Path(folder)
+    model_type = json.loads((folder / "config.json").read_text())["model_type"]
+    package = Path(__file__).parent / model_type
+    stale = [name for name in MODEL_CODE_FILES[model_type]
+             if not (folder / name).is_file() or (folder / name).read_bytes() != (package / name).read_bytes()]
+    if not check:
+        for name in stale:
+            shutil.copyfile(package / name, folder / name)
+    return stale

@@ -1,5 +1,8 @@
 #!/usr/bin/env python
-"""Render the model card (README.md) and widget images of Hub-ready folders from their push configs.
+"""Rebuild Hub-ready folders from their committed checkpoints: model card (README.md), widget images, code.
+
+The folder's copies of the model code are refreshed from mimo_hf/<architecture>/ (a Hub user runs
+those copies as remote code).
 
 The card comes from the push config's template (model_cards/<architecture>.md) and the folder's JSON
 files (config.json, the results JSON, training_args.json, metrics_history.json); never edit README.md
@@ -15,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mimo_hf.hub import sync_model_code
 from mimo_hf.model_card import render_card, write_card
 from mimo_hf.push_config import load_push_configs
 
@@ -51,11 +55,13 @@ def main(argv=None):
             readme = push.folder_path / "README.md"
             if not readme.is_file() or readme.read_text(encoding="utf-8") != str(render_card(push)):
                 stale.append(push.folder)
+            elif sync_model_code(push.folder_path, check=True):
+                stale.append(push.folder)
             continue
-        written = write_card(push)
+        written = [Path(name) for name in sync_model_code(push.folder_path)] + list(write_card(push))
         print(f"{push.folder}: " + (", ".join(path.name for path in written) if written else "up to date"))
     if stale:
-        sys.exit(f"out of date (run python scripts/write_model_card.py --all): {', '.join(stale)}")
+        sys.exit(f"out of date card or code (run python scripts/write_model_card.py --all): {', '.join(stale)}")
 
 
 if __name__ == "__main__":

@@ -105,3 +105,18 @@ def test_checkpoint_code_is_the_package_code(folder):
     package = ROOT / "mimo_hf" / "mimoformer"
     for name in ("configuration_mimoformer.py", "modeling_mimoformer.py", "favor.py"):
         assert (folder / name).read_bytes() == (package / name).read_bytes(), name
+
+
+def test_sync_model_code_refreshes_a_stale_copy(tmp_path):
+    import shutil
+
+    from mimo_hf.hub import sync_model_code
+
+    folder = tmp_path / "copy"
+    shutil.copytree(FOLDERS[0], folder)
+    assert sync_model_code(folder, check=True) == []
+    (folder / "favor.py").write_text("# stale\n")
+    assert sync_model_code(folder, check=True) == ["favor.py"]
+    assert (folder / "favor.py").read_text() == "# stale\n"  # check=True writes nothing
+    assert sync_model_code(folder) == ["favor.py"]
+    assert (folder / "favor.py").read_bytes() == (ROOT / "mimo_hf" / "mimoformer" / "favor.py").read_bytes()
