@@ -125,7 +125,11 @@ def _direct_text_predictions(folder, texts, point_kwargs, k=3):
 
     model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-    encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+    # As the Space pads: to the checkpoint's length where the tokenizer names one (the LRA models' mean
+    # pooling divides by the padded length), else to the longest input.
+    limit = tokenizer.model_max_length
+    padding = {"padding": "max_length", "max_length": limit} if limit <= 1_000_000 else {"padding": True}
+    encoded = tokenizer(texts, return_tensors="pt", **padding)
     inputs = {name: encoded[name] for name in tokenizer.model_input_names if name in encoded}
     with torch.no_grad():
         logits = model(**inputs, **point_kwargs).logits
@@ -277,6 +281,16 @@ def test_classify_rejects_bad_requests():
         inference.classify_images(loaded, [], "k=1")
     with pytest.raises(ValueError, match="at most"):
         inference.classify_images(loaded, [image] * (inference.MAX_INPUTS + 1), "k=1")
+
+
+def test_texts_longer_than_the_checkpoint_takes_are_refused_not_cut():
+    loaded = inference.load(inference.with_task(inference.ModelSpec(str(ZOO / "mimoformer-attmlp-listops-cpu"))))
+    short = "[MAX 2 9 [MIN 4 7 ] 0 ]"
+    result = inference.classify_texts(loaded, [short] * 3, "grid=2x2")
+    assert result["num_inputs"] == 3
+    too_long = "[SM " + "1 " * 600 + "]"
+    with pytest.raises(ValueError, match=r"inputs \[1\] have more than 500 tokens"):
+        inference.classify_texts(loaded, [short, too_long], "grid=2x2")
 
 
 # ---------------------------------------------------------------------------------------------

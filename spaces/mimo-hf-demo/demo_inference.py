@@ -314,13 +314,35 @@ def classify_images(loaded, images, operating_point=None, top_k=3, names=None):
     return _run(loaded, images, names, operating_point, top_k, preprocess)
 
 
+def text_padding(tokenizer):
+    """Tokenizer padding arguments: pad to the checkpoint's length when its tokenizer names one.
+
+    The LRA checkpoints were trained on inputs padded to a fixed length, and their mean pooling
+    divides by the padded length, so padding to the batch's longest input would change their
+    predictions. Tokenizers without a real limit (transformers' huge default) pad to the longest.
+    """
+    limit = tokenizer.model_max_length
+    if limit is not None and limit <= 1_000_000:
+        return {"padding": "max_length", "max_length": limit}
+    return {"padding": True, "truncation": True}
+
+
 def classify_texts(loaded, texts, operating_point=None, top_k=3):
     """Classify strings (one input each) in one forward pass at `operating_point`."""
     texts = [str(text) for text in texts]
 
+    tokenizer = loaded.preprocessor
+    padding = text_padding(tokenizer)
+    if padding["padding"] == "max_length":
+        lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+        too_long = [i for i, n in enumerate(lengths) if n > padding["max_length"]]
+        if too_long:  # refuse rather than silently cut an input short
+            raise ValueError(f"inputs {too_long[:10]} have more than {padding['max_length']} tokens, "
+                             "the longest this checkpoint takes")
+
     def preprocess(batch):
-        encoded = loaded.preprocessor(batch, padding=True, truncation=True, return_tensors="pt")
-        return {name: encoded[name] for name in loaded.preprocessor.model_input_names if name in encoded}
+        encoded = tokenizer(batch, return_tensors="pt", **padding)
+        return {name: encoded[name] for name in tokenizer.model_input_names if name in encoded}
 
     names = [text if len(text) <= 40 else text[:37] + "..." for text in texts]
     return _run(loaded, texts, names, operating_point, top_k, preprocess)
