@@ -1,4 +1,5 @@
-"""Run state, atomic checkpoints and resume, shared by the MIMOConv and MIMOFormer training loops.
+"""Run arguments, accelerator set-up, run state, atomic checkpoints and resume, shared by the MIMOConv
+and MIMOFormer training loops.
 
 Checkpoints are `accelerator.save_state` folders named `<unit>_<count>` (`epoch_3`, `step_2000`),
 written under a `.partial` name and renamed when complete, so a run killed mid-save never leaves a
@@ -95,3 +96,35 @@ def weights_digest(model):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def add_run_arguments(optimisation, run, unit, keep, output_help):
+    """The flags every training script shares: precision/accumulation/seed and run-folder handling.
+
+    `unit` names what checkpoints are taken at ("epoch" or "step"); `keep` is how many are kept.
+    """
+    optimisation.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    optimisation.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None, help="default: accelerate's config")
+    optimisation.add_argument("--seed", type=int, default=0)
+    run.add_argument("--output-dir", required=True, help=output_help)
+    run.add_argument("--checkpoint-dir", default=None, help=f"{unit} checkpoints (default <output-dir>/checkpoints); keep outside git")
+    run.add_argument("--keep-checkpoints", type=int, default=keep, help=f"newest {unit} checkpoints to keep")
+    run.add_argument("--resume", default=None, help="'latest' or a checkpoint folder: continue that run exactly")
+    run.add_argument("--num-threads", type=int, default=None, help="torch intra-op threads per process (CPU)")
+    run.add_argument("--report-process-weights", action="store_true", help="write a sha256 of each process's final weights (DDP checks)")
+
+
+def make_accelerator(args):
+    """The Accelerator of a training run (TensorBoard logs in <output-dir>/logs, seeded sampling), seeds set."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with="tensorboard",
+        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+    )
+    set_seed(args.seed)
+    return accelerator

@@ -22,7 +22,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpointing import TrainState, portable_arguments, resume_from, save_checkpoint, weights_digest
+from .checkpointing import (
+    TrainState,
+    add_run_arguments,
+    make_accelerator,
+    portable_arguments,
+    resume_from,
+    save_checkpoint,
+    weights_digest,
+)
 
 
 def epoch_generators(seed, epoch, process_index):
@@ -101,18 +109,10 @@ def build_arg_parser():
     o.add_argument("--grad-filter", type=float, default=10.0, help="skip steps whose gradient norm exceeds this times last epoch's mean")
     o.add_argument("--full-capacity-prob", type=float, default=1.0, help="dynamic training: probability of k = N per step (paper: 0.8)")
     o.add_argument("--low-superpositions", type=int, default=1, help="dynamic training: the lower operating point")
-    o.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    o.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None, help="default: accelerate's config")
-    o.add_argument("--seed", type=int, default=0)
     r = p.add_argument_group("run")
-    r.add_argument("--output-dir", required=True, help="run folder: logs, final Hub-ready folder under <output-dir>/hub")
-    r.add_argument("--checkpoint-dir", default=None, help="epoch checkpoints (default <output-dir>/checkpoints); keep outside git")
-    r.add_argument("--keep-checkpoints", type=int, default=2, help="newest epoch checkpoints to keep")
-    r.add_argument("--resume", default=None, help="'latest' or a checkpoint folder: continue that run exactly")
     r.add_argument("--eval-superpositions", type=int, nargs="*", default=None, help="operating points validated each epoch (default: the trained ones)")
-    r.add_argument("--num-threads", type=int, default=None, help="torch intra-op threads per process (CPU)")
     r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (after checkpointing) once this many epochs are done; resume later")
-    r.add_argument("--report-process-weights", action="store_true", help="write a sha256 of each process's final weights (DDP checks)")
+    add_run_arguments(o, r, unit="epoch", keep=2, output_help="run folder: logs, final Hub-ready folder under <output-dir>/hub")
     return p
 
 
@@ -141,8 +141,6 @@ def train(args):
     """Run (or resume) a training run described by `build_arg_parser()`'s arguments."""
     import json
 
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
     from torch.utils.data import DataLoader, TensorDataset
     from tqdm.auto import tqdm
 
@@ -158,14 +156,7 @@ def train(args):
     if args.num_superpositions % args.low_superpositions:
         raise ValueError(f"--low-superpositions {args.low_superpositions} must divide --num-superpositions {args.num_superpositions}")
     checkpoint_dir = args.checkpoint_dir or os.path.join(args.output_dir, "checkpoints")
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        log_with="tensorboard",
-        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
-    )
-    set_seed(args.seed)
+    accelerator = make_accelerator(args)
 
     full_train = load_image_dataset(args.dataset, data_dir=args.data_dir, split="train")
     train_data, val_data = train_validation_split(full_train, validation_size=args.validation_size, seed=args.seed)

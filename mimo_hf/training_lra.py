@@ -21,7 +21,15 @@ import time
 
 import torch
 
-from .checkpointing import TrainState, portable_arguments, resume_from, save_checkpoint, weights_digest
+from .checkpointing import (
+    TrainState,
+    add_run_arguments,
+    make_accelerator,
+    portable_arguments,
+    resume_from,
+    save_checkpoint,
+    weights_digest,
+)
 
 # Per-task recipe defaults of the authors' LRA configs (batch size, optimizer steps, LR warm-up steps).
 LRA_RECIPES = {
@@ -88,20 +96,12 @@ def build_arg_parser():
                    help="MIMO warm-up: steps at --warmup-grid before the full grid (default: 1/8 of the steps for "
                         "grids above 2x2, else 0)")
     o.add_argument("--warmup-grid", default="2x2", help="grid of the MIMO warm-up, MxN")
-    o.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    o.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None, help="default: accelerate's config")
-    o.add_argument("--seed", type=int, default=0)
     r = p.add_argument_group("run")
-    r.add_argument("--output-dir", required=True, help="run folder: logs and the best model as a Hub-ready folder <output-dir>/hub")
-    r.add_argument("--checkpoint-dir", default=None, help="step checkpoints (default <output-dir>/checkpoints); keep outside git")
-    r.add_argument("--keep-checkpoints", type=int, default=1, help="newest step checkpoints to keep")
-    r.add_argument("--resume", default=None, help="'latest' or a checkpoint folder: continue that run exactly")
     r.add_argument("--eval-every", type=int, default=500, help="validate (and checkpoint) every this many steps")
     r.add_argument("--eval-grids", nargs="*", default=None, help="grids validated at each evaluation, MxN (default: the full grid)")
-    r.add_argument("--num-threads", type=int, default=None, help="torch intra-op threads per process (CPU)")
     r.add_argument("--stop-after-steps", type=int, default=None, help="stop (after checkpointing) at this step; resume later")
     r.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget: stop there, export the best model")
-    r.add_argument("--report-process-weights", action="store_true", help="write a sha256 of each process's final weights (DDP checks)")
+    add_run_arguments(o, r, unit="step", keep=1, output_help="run folder: logs and the best model as a Hub-ready folder <output-dir>/hub")
     return p
 
 
@@ -222,8 +222,6 @@ def write_run_files(hub_dir, args, history):
 
 def train(args):
     """Run (or resume) a training run described by `build_arg_parser()`'s arguments; returns the Hub folder."""
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
     from torch.utils.data import DataLoader, TensorDataset
     from tqdm.auto import tqdm
 
@@ -240,14 +238,7 @@ def train(args):
         args.max_length = task_info["max_length"]
     checkpoint_dir = args.checkpoint_dir or os.path.join(args.output_dir, "checkpoints")
     hub_dir = os.path.join(args.output_dir, "hub")
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        log_with="tensorboard",
-        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
-    )
-    set_seed(args.seed)
+    accelerator = make_accelerator(args)
 
     load = dict(data_dir=args.data_dir, max_length=args.max_length, seed=args.seed)
     if args.validation_size is not None:
