@@ -7,6 +7,7 @@ half-written checkpoint that `--resume latest` would pick up.
 """
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -87,6 +88,14 @@ def portable_arguments(args):
         if isinstance(value, str) and os.path.isabs(value):
             out[key] = os.path.relpath(value)
     return out
+
+
+def write_run_files(hub_dir, args, history):
+    """training_args.json (paths made portable) and metrics_history.json beside the exported model."""
+    with open(os.path.join(hub_dir, "training_args.json"), "w") as f:
+        json.dump(portable_arguments(args), f, indent=2)
+    with open(os.path.join(hub_dir, "metrics_history.json"), "w") as f:
+        json.dump(history, f, indent=2)
 
 
 def weights_digest(model):

@@ -355,10 +355,10 @@ def task_tokenizer(task, config):
         return None
     if task is None:
         return None
-    from .tokenization import byte_tokenizer, listops_tokenizer
+    from .lra_data import LRA_TASKS
+    from .tokenization import tokenizer_for_kind
 
-    make = listops_tokenizer if task == "listops" else byte_tokenizer
-    tokenizer = make(max_length=config.max_position_embeddings)
+    tokenizer = tokenizer_for_kind(LRA_TASKS[task]["tokenizer"], config.max_position_embeddings)
     size = len(tokenizer)
     if config.vocab_size < size:
         raise ValueError(

@@ -15,12 +15,17 @@ def predict(model, pixel_values, k):
     return model(pixel_values=pixel_values, num_superpositions=k).logits.argmax(dim=-1)
 
 
-def predict_sequences(model, batch, grid):
-    """Class ids (B,) and labels for a batch (input_ids, attention_mask[, input_ids_2, attention_mask_2], labels)."""
+def sequence_inputs(batch):
+    """Model inputs of a token batch (input_ids, attention_mask[, input_ids_2, attention_mask_2], labels)."""
     inputs = {"input_ids": batch[0], "attention_mask": batch[1]}
     if len(batch) == 5:  # dual encoder (retrieval)
         inputs.update(input_ids_2=batch[2], attention_mask_2=batch[3])
-    return model(**inputs, mimo_grid=grid).logits.argmax(dim=-1), batch[-1]
+    return inputs
+
+
+def predict_sequences(model, batch, grid):
+    """Class ids (B,) and labels for a token batch (see `sequence_inputs`)."""
+    return model(**sequence_inputs(batch), mimo_grid=grid).logits.argmax(dim=-1), batch[-1]
 
 
 @torch.no_grad()

@@ -113,3 +113,11 @@ def save_tokenizer(tokenizer, folder):
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     return folder
+
+
+def tokenizer_for_kind(kind, max_length):
+    """The tokenizer of an LRA task's `LRA_TASKS[task]["tokenizer"]` kind; None for pixel inputs (no tokenizer)."""
+    makers = {"listops": listops_tokenizer, "byte": byte_tokenizer, "pixel": None}
+    if kind not in makers:
+        raise ValueError(f"unknown tokenizer kind {kind!r}; known: {sorted(makers)}")
+    return None if makers[kind] is None else makers[kind](max_length=max_length)

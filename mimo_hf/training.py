@@ -26,10 +26,10 @@ from .checkpointing import (
     TrainState,
     add_run_arguments,
     make_accelerator,
-    portable_arguments,
     resume_from,
     save_checkpoint,
     weights_digest,
+    write_run_files,
 )
 
 
@@ -258,9 +258,6 @@ def train(args):
     if accelerator.is_main_process:
         raw_model.eval()
         save_hub_folder(raw_model, hub_dir, make_image_processor(full_train.dataset, image_size))
-        with open(os.path.join(hub_dir, "training_args.json"), "w") as f:
-            json.dump(portable_arguments(args), f, indent=2)
-        with open(os.path.join(hub_dir, "metrics_history.json"), "w") as f:
-            json.dump(state.history, f, indent=2)
+        write_run_files(hub_dir, args, state.history)
     accelerator.end_training()
     return hub_dir

@@ -15,7 +15,6 @@ the budget (the schedule is then not finished; the history says so) and still ex
 """
 
 import json
-import math
 import os
 import time
 
@@ -23,9 +22,9 @@ import torch
 
 from .checkpointing import (
     TrainState,
+    write_run_files,
     add_run_arguments,
     make_accelerator,
-    portable_arguments,
     resume_from,
     save_checkpoint,
     weights_digest,
@@ -41,7 +40,8 @@ LRA_RECIPES = {
 }
 
 
-def _grid(text):
+def parse_grid(text):
+    """A grid written MxN (e.g. "2x2") as (m, n)."""
     try:
         m, n = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -114,7 +114,7 @@ def resolve_recipe(args):
     if args.attention_type in ("softmax", "performer"):
         args.mimo_m = args.mimo_n = 1
     full = (args.mimo_m, args.mimo_n)
-    warm = _grid(args.warmup_grid)
+    warm = parse_grid(args.warmup_grid)
     warm = (min(warm[0], full[0]), min(warm[1], full[1]))
     args.warmup_grid = f"{warm[0]}x{warm[1]}"
     if args.grid_warmup_steps is None:
@@ -128,7 +128,7 @@ def trained_grids(args):
     full = (args.mimo_m, args.mimo_n)
     grids = {full}
     if args.grid_warmup_steps > 0:
-        grids.add(_grid(args.warmup_grid))
+        grids.add(parse_grid(args.warmup_grid))
     return sorted(grids)
 
 
@@ -158,17 +158,6 @@ def one_cycle_linear(step, warmup_steps, total_steps):
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-def tokenizer_for_task(task, max_length):
-    """The tokenizer shipped with a task's checkpoints: word-level ListOps, byte-level text; None for pixels."""
-    from .tokenization import byte_tokenizer, listops_tokenizer
-
-    if task == "listops":
-        return listops_tokenizer(max_length=max_length)
-    if task in ("text", "retrieval"):
-        return byte_tokenizer(max_length=max_length)
-    return None
-
-
 def build_model(args, task_info):
     from .mimoformer.configuration_mimoformer import MIMOFormerConfig
     from .mimoformer.modeling_mimoformer import MIMOFormerForSequenceClassification
@@ -182,7 +171,7 @@ def build_model(args, task_info):
         intermediate_size=args.intermediate_size, num_hidden_layers=args.num_hidden_layers,
         tie_layer_weights=args.tie_layer_weights, pooling=args.pooling, classifier_hidden_size=args.classifier_hidden_size,
         hidden_dropout_prob=args.hidden_dropout_prob, embedding_dropout_prob=args.embedding_dropout_prob,
-        dual_encoder=args.task == "retrieval", trained_grids=trained_grids(args),
+        dual_encoder=task_info["dual"], trained_grids=trained_grids(args),
         pad_token_id=task_info["pad_token_id"],
         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
     )
@@ -196,13 +185,6 @@ def _tensors(data):
     return parts + [data.labels]
 
 
-def _forward(model, batch, grid):
-    inputs = {"input_ids": batch[0], "attention_mask": batch[1], "labels": batch[-1], "mimo_grid": grid}
-    if len(batch) == 5:
-        inputs.update(input_ids_2=batch[2], attention_mask_2=batch[3])
-    return model(**inputs)
-
-
 def export_best(raw_model, hub_dir, tokenizer, args, history):
     from .hub import save_hub_folder
 
@@ -213,21 +195,15 @@ def export_best(raw_model, hub_dir, tokenizer, args, history):
     write_run_files(hub_dir, args, history)
 
 
-def write_run_files(hub_dir, args, history):
-    with open(os.path.join(hub_dir, "training_args.json"), "w") as f:
-        json.dump(portable_arguments(args), f, indent=2)
-    with open(os.path.join(hub_dir, "metrics_history.json"), "w") as f:
-        json.dump(history, f, indent=2)
-
-
 def train(args):
     """Run (or resume) a training run described by `build_arg_parser()`'s arguments; returns the Hub folder."""
     from torch.utils.data import DataLoader, TensorDataset
     from tqdm.auto import tqdm
 
-    from .evaluation import evaluate_grids
+    from .evaluation import evaluate_grids, sequence_inputs
     from .lra_data import LRA_TASKS, load_lra_task
     from .metrics import load_metric
+    from .tokenization import tokenizer_for_kind
 
     started = time.monotonic()
     resolve_recipe(args)
@@ -245,7 +221,7 @@ def train(args):
         load["validation_size"] = args.validation_size
     train_data = load_lra_task(args.task, "train", max_examples=args.max_train_samples, **load)
     val_data = load_lra_task(args.task, "validation", max_examples=args.max_eval_samples, **load)
-    tokenizer = tokenizer_for_task(args.task, args.max_length)
+    tokenizer = tokenizer_for_kind(task_info["tokenizer"], args.max_length)
 
     model = build_model(args, task_info)
     train_dl = DataLoader(TensorDataset(*_tensors(train_data)), batch_size=args.batch_size, shuffle=True, drop_last=True)
@@ -268,8 +244,8 @@ def train(args):
     accelerator.init_trackers("train_mimoformer", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
     metric = load_metric("accuracy")
     full_grid = (args.mimo_m, args.mimo_n)
-    eval_grids = sorted({full_grid, *(_grid(g) for g in (args.eval_grids or []))})
-    warm_grid = _grid(args.warmup_grid)
+    eval_grids = sorted({full_grid, *(parse_grid(g) for g in (args.eval_grids or []))})
+    warm_grid = parse_grid(args.warmup_grid)
     raw_model = accelerator.unwrap_model(model)
     steps_per_pass = len(train_dl)
 
@@ -309,7 +285,7 @@ def train(args):
         for batch in rng_neutral(batches):
             grid = warm_grid if state.step < args.grid_warmup_steps else full_grid
             with accelerator.accumulate(model):
-                out = _forward(model, batch, grid)
+                out = model(**sequence_inputs(batch), labels=batch[-1], mimo_grid=grid)
                 accelerator.backward(out.loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification, MIMOFormerConfig, MIMOFormerForSequenceClassification
 from mimo_hf.benchmarking import machine_description, macs_per_image, prepare_for_inference, time_interleaved
+from mimo_hf.training_lra import parse_grid
 
 
 def parse_args(argv=None):
@@ -75,11 +76,6 @@ def build(args, capacity, baseline=False):
     return prepare_for_inference(MIMOConvForImageClassification(config), args.channels_last)
 
 
-def _grid(text):
-    m, n = (int(v) for v in text.lower().split("x"))
-    return m, n
-
-
 def build_former(args, attention_type, grid, length):
     config = MIMOFormerConfig(attention_type=attention_type, mimo_m=grid[0], mimo_n=grid[1],
                               num_random_features=args.num_random_features, vocab_size=256, max_position_embeddings=length,
@@ -94,8 +90,8 @@ def main_mimoformer(args):
     rows = []
     for length in args.sequence_lengths:
         variants = [("performer", "performer", (1, 1))]
-        variants += [(f"mimo_att-{g}", "mimo_att", _grid(g)) for g in args.att_grids]
-        variants += [(f"mimo_att_mlp-{g}", "mimo_att_mlp", _grid(g)) for g in args.att_mlp_grids]
+        variants += [(f"mimo_att-{g}", "mimo_att", parse_grid(g)) for g in args.att_grids]
+        variants += [(f"mimo_att_mlp-{g}", "mimo_att_mlp", parse_grid(g)) for g in args.att_mlp_grids]
         entries = [(name, build_former(args, kind, grid, length), None) for name, kind, grid in variants]
         ids = torch.randint(0, 256, (args.sequences, length))
         batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}

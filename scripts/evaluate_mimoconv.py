@@ -75,7 +75,7 @@ def main(argv=None):
     model, (mean, std) = load_classifier(args.model, revision=args.revision)
     n = model.config.num_superpositions
     points = args.operating_points or model.config.operating_points
-    bad = [k for k in points if k < 1 or n % k]
+    bad = [k for k in points if k not in model.config.operating_points]
     if bad:
         sys.exit(f"error: operating points {bad} do not divide the capacity N={n}; allowed: {model.config.operating_points}")
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]

@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def grid_arg(text):
+    from mimo_hf.training_lra import parse_grid
+
     try:
-        m, n = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a grid is written MxN, e.g. 2x2; got {text!r}") from None
-    return m, n
+        return parse_grid(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_args(argv=None):
@@ -119,11 +120,11 @@ def main(argv=None):
     accelerator = Accelerator()
     model = AutoModelForSequenceClassification.from_pretrained(args.model, revision=args.revision, trust_remote_code=True).eval()
     config = model.config
-    data = load_lra_task(task, args.split, data_dir=data_dir, max_length=config.max_position_embeddings, seed=run.get("seed", 0))
-    if args.max_eval_samples:
-        data = data.subset(torch.arange(min(args.max_eval_samples, len(data))))
+    # max_examples: only the first N examples are decoded (the same rows a full load would start with).
+    data = load_lra_task(task, args.split, data_dir=data_dir, max_length=config.max_position_embeddings,
+                         seed=run.get("seed", 0), max_examples=args.max_eval_samples or None)
     grids = args.grids or default_grids(config)
-    bad = [g for g in grids if not (1 <= g[0] <= config.mimo_m and 1 <= g[1] <= config.mimo_n)]
+    bad = [g for g in grids if tuple(g) not in config.operating_points]
     if bad:
         sys.exit(f"error: grids {bad} lie outside the model's {config.mimo_m}x{config.mimo_n} grid")
 

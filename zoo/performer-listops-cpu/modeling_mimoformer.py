@@ -20,7 +20,6 @@ torch, transformers and its sibling files.
 """
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Optional
 
