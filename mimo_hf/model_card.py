@@ -303,7 +303,7 @@ def _baseline_row(ctx):
         if Path(other.folder) == Path(baseline["model"]):
             repo_id = other.repo_id
     return dict(name=Path(baseline["model"]).name, repo_id=repo_id, accuracy=_percent(baseline["accuracy"]),
-                images_per_s=baseline.get("images_per_s"))
+                images_per_s=baseline.get("images_per_s"), sequences_per_s=baseline.get("sequences_per_s"))
 
 
 def mimoconv_card_parts(ctx):
@@ -484,9 +484,6 @@ def mimoformer_card_parts(ctx):
     grid = (config["mimo_m"], config["mimo_n"])
     trained = [_grid_text(g) for g in (config.get("trained_grids") or [grid])]
     baseline_info = _baseline_row(ctx)
-    baseline = results.get("baseline")
-    if baseline_info:
-        baseline_info["sequences_per_s"] = baseline.get("sequences_per_s")
     rows = [dict(grid=row["grid"], inputs=row["inputs_per_group"], accuracy=_percent(row["accuracy"]),
                  sequences_per_s=row.get("sequences_per_s"), speedup=row.get("speedup_vs_baseline"),
                  trained=row["grid"] in trained)

@@ -19,7 +19,6 @@ Examples:
 import argparse
 import sys
 
-from mimo_hf.model_card import render_card
 from mimo_hf.publishing import ValidationError, describe, publish, validate
 from mimo_hf.push_config import PushConfigError, load_push_config
 
@@ -44,10 +43,10 @@ def main(argv=None, api=None):
         files = validate(pushes)
     except (PushConfigError, ValidationError) as error:
         sys.exit(str(error))
-    for push in pushes:
-        if args.dry_run:
-            print(describe(push, files[str(push.path)], str(render_card(push))))
     if args.dry_run:
+        for push in pushes:
+            # validate() has just checked that README.md is exactly the rendered card.
+            print(describe(push, files[str(push.path)], (push.folder_path / "README.md").read_text(encoding="utf-8")))
         print(f"dry run: {len(pushes)} repo(s) validated, nothing uploaded")
         return []
     api = api or make_api()

@@ -18,10 +18,10 @@ def main(argv=None):
     p.add_argument("--zoo", default=str(ROOT / "zoo"), help="folder of Hub-ready model folders (default: zoo/)")
     p.add_argument("--targets", action="store_true", help="also print how far each accuracy target got")
     p.add_argument("--architecture", choices=["mimoconv", "mimoformer"], default="mimoconv", help="which table (default: mimoconv)")
-    p.add_argument("--publish", action="store_true", help="instead: every checkpoint with its card, push config, Hub repo and Space")
+    p.add_argument("--publish", action="store_true", help="instead: every checkpoint of push_configs/ with its card, Hub repo and Space")
     args = p.parse_args(argv)
     if args.publish:
-        return publish_table(args.zoo)
+        return publish_table()
     if args.architecture == "mimoformer":
         return mimoformer_table(args.zoo)
     rows = []
@@ -45,7 +45,7 @@ def main(argv=None):
         print_targets({(name, k): acc for name, _, k, _, acc, _, _, _ in rows})
 
 
-def publish_table(zoo):
+def publish_table():
     import yaml
 
     space = ROOT / "spaces" / "mimo-hf-demo"

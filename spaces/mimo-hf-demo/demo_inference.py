@@ -333,15 +333,17 @@ def classify_texts(loaded, texts, operating_point=None, top_k=3):
 
     tokenizer = loaded.preprocessor
     padding = text_padding(tokenizer)
-    if padding["padding"] == "max_length":
-        lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
-        too_long = [i for i, n in enumerate(lengths) if n > padding["max_length"]]
-        if too_long:  # refuse rather than silently cut an input short
-            raise ValueError(f"inputs {too_long[:10]} have more than {padding['max_length']} tokens, "
-                             "the longest this checkpoint takes")
 
     def preprocess(batch):
-        encoded = tokenizer(batch, return_tensors="pt", **padding)
+        if padding["padding"] != "max_length":
+            encoded = tokenizer(batch, return_tensors="pt", **padding)
+        else:
+            encoded = tokenizer(batch)  # tokenized once: measured, then padded
+            too_long = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) > padding["max_length"]]
+            if too_long:  # refuse rather than silently cut an input short
+                raise ValueError(f"inputs {too_long[:10]} have more than {padding['max_length']} tokens, "
+                                 "the longest this checkpoint takes")
+            encoded = tokenizer.pad(encoded, return_tensors="pt", **padding)
         return {name: encoded[name] for name in tokenizer.model_input_names if name in encoded}
 
     names = [text if len(text) <= 40 else text[:37] + "..." for text in texts]
