@@ -131,7 +131,7 @@ def check_fit(description, unused, missing, mismatched, hint):
     raise ValueError("\n".join(lines))
 
 
-def _whole(value):
+def whole_number(value):
     """16 * s channels -> s as an int when whole (the usual case), else as a float."""
     return int(value) if float(value).is_integer() else value
 
@@ -148,10 +148,10 @@ def infer_reference_config(state_dict):
     found = {}
     if "conv1.weight" in state_dict:
         channels, in_channels = state_dict["conv1.weight"].shape[:2]  # (C, in_ch, 3, 3)
-        found.update(initial_width=_whole(channels / 16), num_channels=int(in_channels))
+        found.update(initial_width=whole_number(channels / 16), num_channels=int(in_channels))
     if "layer1.0.conv1.weight" in state_dict:
         blocks = sum(1 for key in state_dict if re.fullmatch(r"layer1\.\d+\.conv1\.weight", key))
-        found.update(depth=6 * blocks + 4, width=_whole(state_dict["layer1.0.conv1.weight"].shape[0] / 16))
+        found.update(depth=6 * blocks + 4, width=whole_number(state_dict["layer1.0.conv1.weight"].shape[0] / 16))
         if "layer1.0.relu1.weight" in state_dict:
             found["activation"] = "prelu"
         elif "layer1.0.relu1.srelu_bias" in state_dict:

@@ -62,6 +62,11 @@ def dataset_info(dataset):
     raise ValueError(f"unknown dataset {dataset!r}: its image and label columns are not known; known: {known}")
 
 
+def label_tensor(table, column="label"):
+    """(n,) int64 tensor of an Arrow table's label column."""
+    return torch.from_numpy(table.column(column).to_numpy().astype(np.int64))
+
+
 def parquet_shards(data_dir, split):
     """The `{split}-*.parquet` shards of a local folder in the Hub layout, sorted; clear errors if there are none."""
     folder = Path(data_dir)
@@ -95,7 +100,7 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
             raise ValueError(f"{dataset!r} split {split!r} has no column {column!r}; columns: {ds.column_names}")
 
     label_feature = ds.features[info.label_column]
-    labels = torch.from_numpy(ds.data.column(info.label_column).to_numpy().astype(np.int64))  # (n,)
+    labels = label_tensor(ds.data, info.label_column)  # (n,)
     if isinstance(label_feature, ClassLabel):
         label_names = list(label_feature.names)
     else:  # plain integer labels: name them by their id

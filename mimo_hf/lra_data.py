@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
-from .data import _decode_images, parquet_shards, train_validation_split
+from .data import _decode_images, label_tensor, parquet_shards, train_validation_split
 from .tokenization import (
     BYTE_OFFSET,
     BYTE_VOCAB_SIZE,
@@ -263,7 +263,7 @@ def write_listops_dataset(out_dir, train_size=96000, validation_size=2000, test_
     no expression is in two splits. Defaults are the LRA sizes (96k/2k/2k, 500 < length < 2000).
     Returns the generation record that is also written to generation.json.
     """
-    from datasets import ClassLabel, Dataset, Features, Value  # only needed here; keeps imports light
+    from datasets import ClassLabel, Dataset, Features, Value
 
     sizes = {"train": train_size, "validation": validation_size, "test": test_size}
     examples = generate_listops(sum(sizes.values()), min_length, max_length, seed, max_depth, max_args,
@@ -478,11 +478,6 @@ def _label_names(features, column, default):
     return list(feature.names) if hasattr(feature, "names") else list(default)
 
 
-def _labels(table, column="label"):
-    """(n,) int64 tensor of a table's label column."""
-    return torch.from_numpy(table.column(column).to_numpy().astype(np.int64))
-
-
 def _check_split(split):
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -526,7 +521,7 @@ def _load_listops(split, data_dir, max_length, seed, validation_size, max_exampl
         table = table.slice(0, max_examples)
     input_ids, attention_mask = encode_listops(table.column("text").to_pylist(), max_length)
     names = _label_names(features, "label", LISTOPS_DIGITS)
-    return SequenceTensors(input_ids, attention_mask, _labels(table), names, info={"source": str(data_dir)})
+    return SequenceTensors(input_ids, attention_mask, label_tensor(table), names, info={"source": str(data_dir)})
 
 
 def _load_image(split, data_dir, max_length, seed, validation_size, max_examples):
@@ -544,7 +539,7 @@ def _load_image(split, data_dir, max_length, seed, validation_size, max_examples
     input_ids = gray.reshape(len(table), -1).long()  # (n, 1024) row-major pixels, id = intensity
     names = _label_names(features, "label", CIFAR10_NAMES)
     info = {"source": str(folder or hub_id), "seed": seed, "validation_size": validation_size}
-    return SequenceTensors(input_ids, torch.ones_like(input_ids), _labels(table), names, info=info)
+    return SequenceTensors(input_ids, torch.ones_like(input_ids), label_tensor(table), names, info=info)
 
 
 def _load_text(split, data_dir, max_length, seed, validation_size, max_examples):
@@ -561,7 +556,7 @@ def _load_text(split, data_dir, max_length, seed, validation_size, max_examples)
     input_ids, attention_mask = encode_bytes(table.column("text").to_pylist(), max_length)
     names = _label_names(features, "label", LRA_TASKS["text"]["label_names"])
     info = {"source": str(folder or hub_id), "seed": seed, "validation_size": validation_size}
-    return SequenceTensors(input_ids, attention_mask, _labels(table), names, info=info)
+    return SequenceTensors(input_ids, attention_mask, label_tensor(table), names, info=info)
 
 
 _MISSING = ("The real LRA {name} data ({what}) cannot be obtained in this environment. Pass data_dir= a folder "
@@ -579,7 +574,7 @@ def _load_retrieval(split, data_dir, max_length, seed, validation_size, max_exam
     ids_1, mask_1 = encode_bytes(table.column("text1").to_pylist(), max_length)
     ids_2, mask_2 = encode_bytes(table.column("text2").to_pylist(), max_length)
     names = _label_names(features, "label", LRA_TASKS["retrieval"]["label_names"])
-    return SequenceTensors(ids_1, mask_1, _labels(table), names, ids_2, mask_2, info={"source": str(data_dir)})
+    return SequenceTensors(ids_1, mask_1, label_tensor(table), names, ids_2, mask_2, info={"source": str(data_dir)})
 
 
 def _load_pathfinder(split, data_dir, max_length, seed, validation_size, max_examples):
@@ -594,7 +589,7 @@ def _load_pathfinder(split, data_dir, max_length, seed, validation_size, max_exa
     if input_ids.shape[1] != max_length:
         raise ValueError(f"Pathfinder images have {input_ids.shape[1]} pixels, but max_length={max_length}")
     names = _label_names(features, "label", LRA_TASKS["pathfinder"]["label_names"])
-    return SequenceTensors(input_ids, torch.ones_like(input_ids), _labels(table), names,
+    return SequenceTensors(input_ids, torch.ones_like(input_ids), label_tensor(table), names,
                            info={"source": str(data_dir)})
 
 

@@ -69,16 +69,11 @@ def listops_tokenizer(max_length=2000):
 def bytes_to_unicode():
     """The GPT-2 byte -> printable character table that the `ByteLevel` pre-tokenizer applies (256 entries).
 
-    Printable Latin-1 bytes map to themselves; the other 68 bytes map to chr(256 + k) in byte order.
+    transformers ships it (in 4.x and 5.x); it is re-exported here for the tokenizer and its tests.
     """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
+    from transformers.convert_slow_tokenizer import bytes_to_unicode as table
+
+    return table()
 
 
 def byte_tokenizer(max_length=4000):

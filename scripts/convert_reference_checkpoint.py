@@ -21,7 +21,7 @@ import os
 import sys
 
 from mimo_hf import conversion_mimoformer
-from mimo_hf.conversion import convert_reference_checkpoint, load_reference_state_dict, make_reference_config
+from mimo_hf.conversion import convert_reference_checkpoint, load_reference_state_dict, make_reference_config, whole_number
 
 ARCHITECTURES = ("mimoconv", "mimoformer")
 # Flags of one architecture only (argparse destinations), to refuse them for the other.
@@ -34,8 +34,7 @@ MIMOFORMER_ONLY = ("task", "attention_type", "mimo_m", "mimo_n", "vocab_size", "
 
 def positive_number(text):
     """Initial width factor: an int (4) or a float such as 0.5, as long as 16 * s is whole."""
-    value = float(text)
-    return int(value) if value.is_integer() else value
+    return whole_number(float(text))
 
 
 def parse_args(argv=None):
