@@ -124,9 +124,13 @@ def add_run_arguments(optimisation, run, unit, keep, output_help):
 
 
 def make_accelerator(args):
-    """The Accelerator of a training run (TensorBoard logs in <output-dir>/logs, seeded sampling), seeds set."""
+    """The Accelerator of a training run (TensorBoard logs in <output-dir>/logs, seeded sampling), seeds and threads set."""
+    import torch
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
 
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -137,3 +141,27 @@ def make_accelerator(args):
     )
     set_seed(args.seed)
     return accelerator
+
+
+def checkpoint_folder(args):
+    """Where a run's checkpoints go: --checkpoint-dir, else <output-dir>/checkpoints."""
+    return args.checkpoint_dir or os.path.join(args.output_dir, "checkpoints")
+
+
+def start_tracking(accelerator, project, args):
+    """TensorBoard tracking with the run's scalar arguments as its config."""
+    accelerator.init_trackers(project, config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+
+
+def base_optimizer(optimizer):
+    """The torch optimizer inside accelerate's wrapper (LR schedulers need the real one)."""
+    return optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+
+
+def report_process_weights(accelerator, model, args):
+    """With --report-process-weights: <output-dir>/weights_rank<i>.sha256 of this process's weights (DDP checks)."""
+    if not args.report_process_weights:
+        return
+    os.makedirs(args.output_dir, exist_ok=True)
+    with open(os.path.join(args.output_dir, f"weights_rank{accelerator.process_index}.sha256"), "w") as f:
+        f.write(weights_digest(model))

@@ -36,7 +36,10 @@ import torch
 from .conversion import _listing, check_fit, load_reference_state_dict
 from .hub import save_hub_folder
 from .mimoformer.configuration_mimoformer import MIMOFormerConfig
-from .mimoformer.modeling_mimoformer import MIMOFormerForSequenceClassification, sinusoidal_positions
+from .mimoformer.modeling_mimoformer import (
+    MIMOFormerForSequenceClassification,
+    sinusoidal_positions,
+)
 
 # The LRA tasks a converted folder can be for: they pick the tokenizer and the label names.
 TASKS = ("listops", "text", "retrieval", "image", "pathfinder")

@@ -25,10 +25,13 @@ import torch.nn.functional as F
 from .checkpointing import (
     TrainState,
     add_run_arguments,
+    base_optimizer,
+    checkpoint_folder,
     make_accelerator,
+    report_process_weights,
     resume_from,
     save_checkpoint,
-    weights_digest,
+    start_tracking,
     write_run_files,
 )
 
@@ -151,11 +154,9 @@ def train(args):
     from .image_processing import dataset_stats, make_image_processor
     from .metrics import load_metric
 
-    if args.num_threads:
-        torch.set_num_threads(args.num_threads)
     if args.num_superpositions % args.low_superpositions:
         raise ValueError(f"--low-superpositions {args.low_superpositions} must divide --num-superpositions {args.num_superpositions}")
-    checkpoint_dir = args.checkpoint_dir or os.path.join(args.output_dir, "checkpoints")
+    checkpoint_dir = checkpoint_folder(args)
     accelerator = make_accelerator(args)
 
     full_train = load_image_dataset(args.dataset, data_dir=args.data_dir, split="train")
@@ -177,7 +178,7 @@ def train(args):
     # One epoch = N passes over the data (fairness rule); the schedule counts optimizer steps.
     steps_per_epoch = math.ceil(n * len(train_dl) / args.gradient_accumulation_steps)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer, max_lr=args.lr,
+        base_optimizer(optimizer), max_lr=args.lr,
         total_steps=args.epochs * steps_per_epoch, pct_start=args.pct_start,
     )
     state = TrainState()
@@ -187,8 +188,7 @@ def train(args):
         path = resume_from(accelerator, args.resume, checkpoint_dir)
         accelerator.print(f"resumed from {path} after epoch {state.epoch}")
 
-    run_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
-    accelerator.init_trackers("train_mimoconv", config=run_config)
+    start_tracking(accelerator, "train_mimoconv", args)
     metric = load_metric("accuracy")
     eval_points = args.eval_superpositions or _trained_operating_points(args)
     raw_model = accelerator.unwrap_model(model)
@@ -250,10 +250,7 @@ def train(args):
             return None
 
     accelerator.wait_for_everyone()
-    if args.report_process_weights:
-        os.makedirs(args.output_dir, exist_ok=True)
-        with open(os.path.join(args.output_dir, f"weights_rank{accelerator.process_index}.sha256"), "w") as f:
-            f.write(weights_digest(raw_model))
+    report_process_weights(accelerator, raw_model, args)
     hub_dir = os.path.join(args.output_dir, "hub")
     if accelerator.is_main_process:
         raw_model.eval()

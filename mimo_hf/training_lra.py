@@ -22,12 +22,15 @@ import torch
 
 from .checkpointing import (
     TrainState,
-    write_run_files,
     add_run_arguments,
+    base_optimizer,
+    checkpoint_folder,
     make_accelerator,
+    report_process_weights,
     resume_from,
     save_checkpoint,
-    weights_digest,
+    start_tracking,
+    write_run_files,
 )
 
 # Per-task recipe defaults of the authors' LRA configs (batch size, optimizer steps, LR warm-up steps).
@@ -207,12 +210,10 @@ def train(args):
 
     started = time.monotonic()
     resolve_recipe(args)
-    if args.num_threads:
-        torch.set_num_threads(args.num_threads)
     task_info = LRA_TASKS[args.task]
     if args.max_length is None:
         args.max_length = task_info["max_length"]
-    checkpoint_dir = args.checkpoint_dir or os.path.join(args.output_dir, "checkpoints")
+    checkpoint_dir = checkpoint_folder(args)
     hub_dir = os.path.join(args.output_dir, "hub")
     accelerator = make_accelerator(args)
 
@@ -232,7 +233,7 @@ def train(args):
                                   weight_decay=args.weight_decay)
     model, optimizer, train_dl, val_dl = accelerator.prepare(model, optimizer, train_dl, val_dl)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
+        base_optimizer(optimizer),
         lambda step: one_cycle_linear(step, args.warmup_steps, args.max_steps),
     )
     state = TrainState()
@@ -241,7 +242,7 @@ def train(args):
         path = resume_from(accelerator, args.resume, checkpoint_dir)
         accelerator.print(f"resumed from {path} at step {state.step}")
 
-    accelerator.init_trackers("train_mimoformer", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+    start_tracking(accelerator, "train_mimoformer", args)
     metric = load_metric("accuracy")
     full_grid = (args.mimo_m, args.mimo_n)
     eval_grids = sorted({full_grid, *(parse_grid(g) for g in (args.eval_grids or []))})
@@ -310,10 +311,7 @@ def train(args):
                 break
     bar.close()
     accelerator.wait_for_everyone()
-    if args.report_process_weights:
-        os.makedirs(args.output_dir, exist_ok=True)
-        with open(os.path.join(args.output_dir, f"weights_rank{accelerator.process_index}.sha256"), "w") as f:
-            f.write(weights_digest(raw_model))
+    report_process_weights(accelerator, raw_model, args)
     accelerator.end_training()
     if stop == "stop_after_steps":
         accelerator.print(f"stopping at step {state.step}; continue with --resume latest")

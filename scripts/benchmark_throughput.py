@@ -21,8 +21,18 @@ import sys
 import torch
 from tqdm.auto import tqdm
 
-from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification, MIMOFormerConfig, MIMOFormerForSequenceClassification
-from mimo_hf.benchmarking import machine_description, macs_per_image, prepare_for_inference, time_interleaved
+from mimo_hf import (
+    MIMOConvConfig,
+    MIMOConvForImageClassification,
+    MIMOFormerConfig,
+    MIMOFormerForSequenceClassification,
+)
+from mimo_hf.benchmarking import (
+    machine_description,
+    macs_per_image,
+    prepare_for_inference,
+    time_interleaved,
+)
 from mimo_hf.training_lra import parse_grid
 
 

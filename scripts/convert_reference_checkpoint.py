@@ -21,7 +21,12 @@ import os
 import sys
 
 from mimo_hf import conversion_mimoformer
-from mimo_hf.conversion import convert_reference_checkpoint, load_reference_state_dict, make_reference_config, whole_number
+from mimo_hf.conversion import (
+    convert_reference_checkpoint,
+    load_reference_state_dict,
+    make_reference_config,
+    whole_number,
+)
 
 ARCHITECTURES = ("mimoconv", "mimoformer")
 # Flags of one architecture only (argparse destinations), to refuse them for the other.
