@@ -2,10 +2,10 @@
 
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForSequenceClassification
 
-from .mimoconv.configuration_mimoconv import MIMOConvConfig
-from .mimoconv.modeling_mimoconv import MIMOConvForImageClassification, MIMOConvModel
-from .mimoformer.configuration_mimoformer import MIMOFormerConfig
-from .mimoformer.modeling_mimoformer import (
+from .models.mimoconv.configuration_mimoconv import MIMOConvConfig
+from .models.mimoconv.modeling_mimoconv import MIMOConvForImageClassification, MIMOConvModel
+from .models.mimoformer.configuration_mimoformer import MIMOFormerConfig
+from .models.mimoformer.modeling_mimoformer import (
     MIMOFormerForSequenceClassification,
     MIMOFormerModel,
 )

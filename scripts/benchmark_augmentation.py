@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification
-from mimo_hf.augment import TrainTransform
-from mimo_hf.benchmarking import machine_description
-from mimo_hf.data import load_image_dataset
+from mimo_hf.data.augment import TrainTransform
+from mimo_hf.evaluation.throughput import machine_description
+from mimo_hf.data.images import load_image_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,13 +27,13 @@ from mimo_hf import (
     MIMOFormerConfig,
     MIMOFormerForSequenceClassification,
 )
-from mimo_hf.benchmarking import (
+from mimo_hf.evaluation.throughput import (
     machine_description,
     macs_per_image,
     prepare_for_inference,
     time_interleaved,
 )
-from mimo_hf.training_lra import parse_grid
+from mimo_hf.training.mimoformer import parse_grid
 
 
 def parse_args(argv=None):

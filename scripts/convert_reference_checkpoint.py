@@ -20,8 +20,8 @@ import argparse
 import os
 import sys
 
-from mimo_hf import conversion_mimoformer
-from mimo_hf.conversion import (
+from mimo_hf.convert import mimoformer as conversion_mimoformer
+from mimo_hf.convert.mimoconv import (
     convert_reference_checkpoint,
     load_reference_state_dict,
     make_reference_config,

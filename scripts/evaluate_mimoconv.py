@@ -58,12 +58,12 @@ def main(argv=None):
     from torch.utils.data import DataLoader, TensorDataset
     from tqdm.auto import tqdm
 
-    from mimo_hf.augment import normalize
-    from mimo_hf.benchmarking import machine_description, time_interleaved
-    from mimo_hf.data import load_image_dataset
-    from mimo_hf.evaluation import evaluate_operating_points, load_classifier
-    from mimo_hf.metrics import load_metric
-    from mimo_hf.plotting import plot_operating_points
+    from mimo_hf.data.augment import normalize
+    from mimo_hf.evaluation.throughput import machine_description, time_interleaved
+    from mimo_hf.data.images import load_image_dataset
+    from mimo_hf.evaluation.accuracy import evaluate_operating_points, load_classifier
+    from mimo_hf.evaluation.metrics import load_metric
+    from mimo_hf.evaluation.plots import plot_operating_points
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

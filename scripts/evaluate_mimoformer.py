@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def grid_arg(text):
-    from mimo_hf.training_lra import parse_grid
+    from mimo_hf.training.mimoformer import parse_grid
 
     try:
         return parse_grid(text)
@@ -71,7 +71,7 @@ def results_dataset(task, data_dir):
     scripts/generate_listops.py --preset cpu)" when the data folder's generation.json matches a preset."""
     import importlib.util
 
-    from mimo_hf.lra_data import HUB_IDS
+    from mimo_hf.data.lra import HUB_IDS
 
     if task != "listops":
         return HUB_IDS.get(task, task)
@@ -104,11 +104,11 @@ def main(argv=None):
     from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification
 
-    from mimo_hf.benchmarking import machine_description, time_interleaved
-    from mimo_hf.evaluation import evaluate_grids
-    from mimo_hf.lra_data import load_lra_task
-    from mimo_hf.metrics import load_metric
-    from mimo_hf.plotting import plot_operating_points
+    from mimo_hf.evaluation.throughput import machine_description, time_interleaved
+    from mimo_hf.evaluation.accuracy import evaluate_grids
+    from mimo_hf.data.lra import load_lra_task
+    from mimo_hf.evaluation.metrics import load_metric
+    from mimo_hf.evaluation.plots import plot_operating_points
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -2,7 +2,7 @@
 """Generate the ListOps dataset of the Long Range Arena with the published LRA rules.
 
 Writes {train,validation,test}-00000-of-00001.parquet (columns text, label) and generation.json into
---output-dir; load it with mimo_hf.lra_data.load_lra_task("listops", split, data_dir=OUTPUT_DIR).
+--output-dir; load it with mimo_hf.data.lra.load_lra_task("listops", split, data_dir=OUTPUT_DIR).
 The output depends only on the settings and --seed, never on --workers.
 
 Presets (explicit flags override a preset's values):
@@ -20,7 +20,7 @@ import argparse
 import os
 import time
 
-from mimo_hf.lra_data import write_listops_dataset
+from mimo_hf.data.lra import write_listops_dataset
 
 PRESETS = {
     "lra": {"train_size": 96000, "validation_size": 2000, "test_size": 2000, "min_length": 500, "max_length": 2000},

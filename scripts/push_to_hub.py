@@ -19,8 +19,8 @@ Examples:
 import argparse
 import sys
 
-from mimo_hf.publishing import ValidationError, describe, publish, validate
-from mimo_hf.push_config import PushConfigError, load_push_config
+from mimo_hf.hub.publishing import ValidationError, describe, publish, validate
+from mimo_hf.hub.push_config import PushConfigError, load_push_config
 
 
 def make_api():

@@ -9,7 +9,7 @@ Examples:
     accelerate launch --num_processes 2 scripts/train_mimoformer.py ... --resume latest
 """
 
-from mimo_hf.training_lra import build_arg_parser, train
+from mimo_hf.training.mimoformer import build_arg_parser, train
 
 if __name__ == "__main__":
     train(build_arg_parser().parse_args())

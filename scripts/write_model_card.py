@@ -18,9 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mimo_hf.hub import sync_model_code
-from mimo_hf.model_card import render_card, write_card
-from mimo_hf.push_config import load_push_configs
+from mimo_hf.hub.export import sync_model_code
+from mimo_hf.hub.cards import render_card, write_card
+from mimo_hf.hub.push_config import load_push_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 

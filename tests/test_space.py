@@ -358,7 +358,7 @@ def app(tmp_path_factory):
     )
     launcher = tmp / "launch_space.py"
     app_py = SPACE / "app.py"
-    launcher.write_text(LAUNCHER.format(tests=str(Path(__file__).parent), space=str(SPACE), app=str(app_py)))
+    launcher.write_text(LAUNCHER.format(tests=str(Path(__file__).parent / "helpers"), space=str(SPACE), app=str(app_py)))
     log = tmp / "app.log"
     with open(log, "w") as log_file:
         proc = subprocess.Popen(

@@ -1,0 +1,1 @@
+"""Conversion of checkpoints trained with the authors' code into checkpoint folders."""

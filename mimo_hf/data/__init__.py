@@ -1,0 +1,1 @@
+"""Stage 1, data: images and their augmentation, tokenizers, the Long Range Arena tasks and the ListOps generator."""

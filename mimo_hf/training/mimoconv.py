@@ -1,0 +1,260 @@
+"""The MIMOConv training recipe (spec section 2) on `accelerate`.
+
+What makes it the paper's recipe:
+- one-cycle SGD (max LR 0.2, cycling momentum), weight decay except on PReLU/SReLU parameters;
+- mixup on the images before superposition (targets become label mixtures);
+- loss = cross-entropy + binding regulariser + isometry regulariser;
+- fairness rule: one "epoch" passes over the training data N times, so every capacity N gets the
+  same number of optimizer steps and the same trunk compute per epoch (a batch holds B*N images);
+- gradient-norm filter: skip the step when the norm is not finite or above `grad_filter` times the
+  previous epoch's mean accepted norm;
+- dynamic training: each step runs at k = N with probability `full_capacity_prob`, else at k = `low_k`.
+
+Reproducibility and resume: every random choice of an epoch (shuffling, crops, flips, mixup, operating
+points) is drawn from generators seeded with (seed, epoch[, process]), and checkpoints are taken at
+epoch ends, so a run resumed from a checkpoint continues exactly as if it had never stopped.
+"""
+
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mimo_hf.training.engine import (
+    TrainState,
+    add_run_arguments,
+    base_optimizer,
+    checkpoint_folder,
+    make_accelerator,
+    report_process_weights,
+    resume_from,
+    save_checkpoint,
+    start_tracking,
+    write_run_files,
+)
+
+
+def epoch_generators(seed, epoch, process_index):
+    """(shared numpy rng, per-process torch generator) for one epoch.
+
+    The shared rng draws the operating point of each step, which must agree across processes; the
+    per-process generator draws crops, flips and mixup partners of that process's shard.
+    """
+    shared = np.random.default_rng([seed, epoch])
+    local = torch.Generator().manual_seed(int(np.random.default_rng([seed, epoch, process_index + 1]).integers(2**62)))
+    return shared, local
+
+
+def parameter_groups(model, weight_decay):
+    """Weight decay on everything except activation parameters (PReLU slopes, SReLU offsets)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_activation = ".relu1." in name or ".relu2." in name
+        (no_decay if is_activation else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def mixup(images, labels, num_labels, alpha, shared_rng, generator):
+    """Mix each image with a random partner of the same batch: (images, soft targets (B, num_labels))."""
+    targets = F.one_hot(labels, num_labels).to(images.dtype)
+    if alpha <= 0:
+        return images, targets
+    lam = float(shared_rng.beta(alpha, alpha))
+    perm = torch.randperm(images.shape[0], generator=generator).to(images.device)
+    return lam * images + (1 - lam) * images[perm], lam * targets + (1 - lam) * targets[perm]
+
+
+def choose_operating_point(capacity, full_capacity_prob, low_k, shared_rng):
+    """k = N with probability `full_capacity_prob`, else `low_k` (dynamic training)."""
+    if full_capacity_prob >= 1.0 or shared_rng.random() < full_capacity_prob:
+        return capacity
+    return low_k
+
+
+def build_arg_parser():
+    import argparse
+
+    p = argparse.ArgumentParser(
+        description="Train MIMOConv (or its Wide ResNet baseline) with the paper's recipe on accelerate. "
+        "Runs unchanged under `accelerate launch` on CPUs, one GPU or many.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default="uoft-cs/cifar10", help="Hub dataset id (uoft-cs/cifar10, uoft-cs/cifar100, ylecun/mnist)")
+    d.add_argument("--data-dir", default=None, help="local folder of parquet shards in the Hub schema (e.g. ../shared/data/cifar10)")
+    d.add_argument("--validation-size", type=int, default=5000, help="training images held out for validation (never tune on test)")
+    d.add_argument("--max-train-samples", type=int, default=None, help="use only the first N training images (smoke tests)")
+    d.add_argument("--max-eval-samples", type=int, default=None, help="use only the first N validation images (smoke tests)")
+    m = p.add_argument_group("model")
+    m.add_argument("--num-superpositions", type=int, default=4, help="capacity N")
+    m.add_argument("--binding", choices=["hrr", "mbat", "none"], default="hrr")
+    m.add_argument("--depth", type=int, default=16, help="Wide ResNet depth 6n+4")
+    m.add_argument("--width", type=int, default=4, help="Wide ResNet width factor")
+    m.add_argument("--initial-width", type=float, default=4, help="stem width factor (C = 16 * s)")
+    m.add_argument("--activation", choices=["relu", "prelu", "srelu"], default="prelu")
+    m.add_argument("--activation-init", type=float, default=None, help="PReLU slope / SReLU offset init (default 0.5 / -1)")
+    m.add_argument("--skip-init", action="store_true", help="scale residual branches by a learned scalar initialised at 0")
+    m.add_argument("--frozen-keys", action="store_true", help="keep the binding keys fixed at their initialisation")
+    o = p.add_argument_group("optimisation (paper defaults)")
+    o.add_argument("--epochs", type=int, default=200, help="epochs; each passes over the data N times (fairness rule)")
+    o.add_argument("--batch-size", type=int, default=128, help="bundles per step per process; a step sees batch_size * N images")
+    o.add_argument("--eval-batch-size", type=int, default=512, help="images per evaluation batch per process")
+    o.add_argument("--lr", type=float, default=0.2, help="peak learning rate of the one-cycle schedule")
+    o.add_argument("--pct-start", type=float, default=0.3, help="fraction of steps spent warming up the one-cycle schedule")
+    o.add_argument("--weight-decay", type=float, default=1e-5, help="weight decay (not on PReLU/SReLU parameters)")
+    o.add_argument("--mixup-alpha", type=float, default=1.0, help="mixup Beta(alpha, alpha); 0 disables mixup")
+    o.add_argument("--binding-coef", type=float, default=0.1, help="coefficient of the binding regulariser")
+    o.add_argument("--isometry-coef", type=float, default=1e-4, help="coefficient of the isometry regulariser")
+    o.add_argument("--grad-filter", type=float, default=10.0, help="skip steps whose gradient norm exceeds this times last epoch's mean")
+    o.add_argument("--full-capacity-prob", type=float, default=1.0, help="dynamic training: probability of k = N per step (paper: 0.8)")
+    o.add_argument("--low-superpositions", type=int, default=1, help="dynamic training: the lower operating point")
+    r = p.add_argument_group("run")
+    r.add_argument("--eval-superpositions", type=int, nargs="*", default=None, help="operating points validated each epoch (default: the trained ones)")
+    r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (after checkpointing) once this many epochs are done; resume later")
+    add_run_arguments(o, r, unit="epoch", keep=2, output_help="run folder: logs, final Hub-ready folder under <output-dir>/hub")
+    return p
+
+
+def _trained_operating_points(args):
+    points = {args.num_superpositions}
+    if args.full_capacity_prob < 1.0:
+        points.add(args.low_superpositions)
+    return sorted(points)
+
+
+def build_model(args, label_names, num_channels, image_size):
+    from mimo_hf.models.mimoconv.configuration_mimoconv import MIMOConvConfig
+    from mimo_hf.models.mimoconv.modeling_mimoconv import MIMOConvForImageClassification
+
+    config = MIMOConvConfig(
+        num_superpositions=args.num_superpositions, binding=args.binding, depth=args.depth, width=args.width,
+        initial_width=args.initial_width, num_channels=num_channels, image_size=image_size,
+        activation=args.activation, activation_init=args.activation_init, skip_init=args.skip_init,
+        trainable_keys=not args.frozen_keys, trained_superpositions=_trained_operating_points(args),
+        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+    )
+    return MIMOConvForImageClassification(config)
+
+
+def train(args):
+    """Run (or resume) a training run described by `build_arg_parser()`'s arguments."""
+    import json
+
+    from torch.utils.data import DataLoader, TensorDataset
+    from tqdm.auto import tqdm
+
+    from mimo_hf.data.augment import TrainTransform
+    from mimo_hf.data.images import load_image_dataset, train_validation_split
+    from mimo_hf.evaluation.accuracy import evaluate_operating_points
+    from mimo_hf.hub.export import save_hub_folder
+    from mimo_hf.data.image_processing import dataset_stats, make_image_processor
+    from mimo_hf.evaluation.metrics import load_metric
+
+    if args.num_superpositions % args.low_superpositions:
+        raise ValueError(f"--low-superpositions {args.low_superpositions} must divide --num-superpositions {args.num_superpositions}")
+    checkpoint_dir = checkpoint_folder(args)
+    accelerator = make_accelerator(args)
+
+    full_train = load_image_dataset(args.dataset, data_dir=args.data_dir, split="train")
+    train_data, val_data = train_validation_split(full_train, validation_size=args.validation_size, seed=args.seed)
+    if args.max_train_samples:
+        train_data = train_data.subset(torch.arange(min(args.max_train_samples, len(train_data))))
+    if args.max_eval_samples:
+        val_data = val_data.subset(torch.arange(min(args.max_eval_samples, len(val_data))))
+    mean, std = dataset_stats(full_train.dataset)
+    num_channels, image_size = full_train.images.shape[1], full_train.images.shape[2]
+
+    model = build_model(args, full_train.label_names, num_channels, image_size)
+    n = args.num_superpositions
+    train_dl = DataLoader(TensorDataset(train_data.images, train_data.labels), batch_size=args.batch_size * n, shuffle=True)
+    val_dl = DataLoader(TensorDataset(val_data.images, val_data.labels), batch_size=args.eval_batch_size, shuffle=False)
+    optimizer = torch.optim.SGD(parameter_groups(model, args.weight_decay), lr=args.lr, momentum=0.9)
+    model, optimizer, train_dl, val_dl = accelerator.prepare(model, optimizer, train_dl, val_dl)
+
+    # One epoch = N passes over the data (fairness rule); the schedule counts optimizer steps.
+    steps_per_epoch = math.ceil(n * len(train_dl) / args.gradient_accumulation_steps)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        base_optimizer(optimizer), max_lr=args.lr,
+        total_steps=args.epochs * steps_per_epoch, pct_start=args.pct_start,
+    )
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler, state)
+
+    if args.resume:
+        path = resume_from(accelerator, args.resume, checkpoint_dir)
+        accelerator.print(f"resumed from {path} after epoch {state.epoch}")
+
+    start_tracking(accelerator, "train_mimoconv", args)
+    metric = load_metric("accuracy")
+    eval_points = args.eval_superpositions or _trained_operating_points(args)
+    raw_model = accelerator.unwrap_model(model)
+    num_labels = raw_model.config.num_labels
+
+    while state.epoch < args.epochs:
+        epoch = state.epoch
+        shared_rng, generator = epoch_generators(args.seed, epoch, accelerator.process_index)
+        augment = TrainTransform(mean=mean, std=std, padding=4, generator=generator)
+        model.train()
+        loss_sum, seen, accepted_norms, skipped = 0.0, 0, [], 0
+        bar = tqdm(total=n * len(train_dl), desc=f"epoch {epoch + 1}/{args.epochs}", disable=not accelerator.is_local_main_process)
+        for data_pass in range(n):
+            train_dl.set_epoch(epoch * n + data_pass)
+            for images, labels in train_dl:
+                k = choose_operating_point(n, args.full_capacity_prob, args.low_superpositions, shared_rng)
+                with accelerator.accumulate(model):
+                    x = augment(images)
+                    x, targets = mixup(x, labels, num_labels, args.mixup_alpha, shared_rng, generator)
+                    out = model(pixel_values=x, labels=targets, num_superpositions=k)
+                    loss = out.loss
+                    if args.binding_coef:
+                        loss = loss + args.binding_coef * raw_model.binding_regularization()
+                    if args.isometry_coef:
+                        loss = loss + args.isometry_coef * raw_model.isometry_regularization()
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        norm = float(accelerator.clip_grad_norm_(model.parameters(), float("inf")))
+                        if math.isfinite(norm) and norm <= args.grad_filter * state.prev_grad_norm:
+                            optimizer.step()
+                            accepted_norms.append(norm)
+                        else:
+                            skipped += 1
+                        scheduler.step()
+                        optimizer.zero_grad()
+                loss_sum += float(out.loss.detach()) * labels.shape[0]
+                seen += labels.shape[0]
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", k=k)
+        bar.close()
+        if accepted_norms:
+            state.prev_grad_norm = float(np.mean(accepted_norms))
+
+        results = evaluate_operating_points(model, val_dl, eval_points, accelerator, metric, mean=mean, std=std)
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": scheduler.get_last_lr()[0],
+                  "skipped_steps": skipped, "grad_norm_mean": state.prev_grad_norm}
+        for k, r in results.items():
+            record[f"val_accuracy@k{k}"] = r["accuracy"]
+            record[f"val_count@k{k}"] = r["count"]
+        state.history.append(record)
+        state.epoch = epoch + 1
+        accelerator.log({key: v for key, v in record.items() if key != "epoch"}, step=state.epoch)
+        accelerator.print(json.dumps(record))
+
+        save_checkpoint(accelerator, checkpoint_dir, f"epoch_{state.epoch}", args.keep_checkpoints)
+        if args.stop_after_epochs is not None and state.epoch >= args.stop_after_epochs and state.epoch < args.epochs:
+            accelerator.print(f"stopping after epoch {state.epoch}; continue with --resume latest")
+            accelerator.end_training()
+            return None
+
+    accelerator.wait_for_everyone()
+    report_process_weights(accelerator, raw_model, args)
+    hub_dir = os.path.join(args.output_dir, "hub")
+    if accelerator.is_main_process:
+        raw_model.eval()
+        save_hub_folder(raw_model, hub_dir, make_image_processor(full_train.dataset, image_size))
+        write_run_files(hub_dir, args, state.history)
+    accelerator.end_training()
+    return hub_dir

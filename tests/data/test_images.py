@@ -1,0 +1,103 @@
+"""Loading the offline parquet copies into uint8 tensors, and the seeded train/validation split."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mimo_hf.data.images import DATASETS, ImageTensors, dataset_info, load_image_dataset, train_validation_split
+
+# The offline copies live beside the repository: <repo>/../shared/data/<name>.
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+CIFAR10 = DATA / "cifar10"
+MNIST = DATA / "mnist"
+needs_data = pytest.mark.skipif(not (CIFAR10.is_dir() and MNIST.is_dir()), reason=f"no offline data in {DATA}")
+
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="module")
+def cifar10_test():
+    """The CIFAR-10 test split (10k images), decoded once for this module."""
+    return load_image_dataset("uoft-cs/cifar10", data_dir=CIFAR10, split="test")
+
+
+def test_registry_names():
+    """Hub ids and short names resolve to the same schema; short names key the normalisation stats."""
+    assert dataset_info("cifar100") is DATASETS["uoft-cs/cifar100"]
+    assert DATASETS["uoft-cs/cifar100"].label_column == "fine_label"
+    assert DATASETS["ylecun/mnist"].image_column == "image"
+    assert {info.name for info in DATASETS.values()} == {"cifar10", "cifar100", "mnist"}
+
+
+@needs_data
+def test_cifar10_test_split(cifar10_test):
+    """10k RGB 32x32 uint8 images, 1000 per class, the standard class names."""
+    data = cifar10_test
+    assert data.images.shape == (10000, 3, 32, 32) and data.images.dtype == torch.uint8
+    assert data.labels.shape == (10000,) and data.labels.dtype == torch.int64
+    assert data.labels.bincount().tolist() == [1000] * 10
+    assert data.label_names == CIFAR10_NAMES
+    assert data.dataset == "cifar10" and len(data) == 10000
+    # Real pixels, not a constant fill: the mean is near the published CIFAR-10 channel means.
+    mean = data.images.float().mean((0, 2, 3)) / 255
+    assert torch.allclose(mean, torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.01)
+
+
+@needs_data
+def test_mnist_is_one_channel():
+    """MNIST loads as 1-channel 28x28 with digit names; the first test labels match the official order."""
+    data = load_image_dataset("ylecun/mnist", data_dir=MNIST, split="test")
+    assert data.images.shape == (10000, 1, 28, 28) and data.images.dtype == torch.uint8
+    assert data.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert data.label_names == [str(i) for i in range(10)]
+    assert data.dataset == "mnist"
+
+
+def _toy(n=100):
+    """A small synthetic ImageTensors whose image i is filled with the value i (to track rows)."""
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4).contiguous()
+    return ImageTensors(images, torch.arange(n) % 10, [str(i) for i in range(10)], "cifar10")
+
+
+def test_train_validation_split_disjoint_and_seeded():
+    """The two parts partition the set, rows stay paired with their labels, and the seed fixes the split."""
+    data = _toy()
+    train, val = train_validation_split(data, validation_size=20, seed=0)
+    assert len(train) == 80 and len(val) == 20
+    ids_train, ids_val = train.images[:, 0, 0, 0].long(), val.images[:, 0, 0, 0].long()
+    assert set(ids_train.tolist()).isdisjoint(ids_val.tolist())
+    assert sorted(ids_train.tolist() + ids_val.tolist()) == list(range(100))
+    assert torch.equal(train.labels, ids_train % 10) and torch.equal(val.labels, ids_val % 10)
+
+    again = train_validation_split(data, validation_size=20, seed=0)[1]
+    other = train_validation_split(data, validation_size=20, seed=1)[1]
+    assert torch.equal(again.images, val.images)
+    assert not torch.equal(other.images, val.images)
+
+
+def test_split_size_errors():
+    """A validation set as large as the data (or empty) is an error, not a silent empty training set."""
+    with pytest.raises(ValueError, match="validation_size"):
+        train_validation_split(_toy(10), validation_size=10)
+    with pytest.raises(ValueError, match="validation_size"):
+        train_validation_split(_toy(10), validation_size=0)
+
+
+def test_unknown_dataset_error(tmp_path):
+    """An id whose columns are not known is rejected before anything is loaded."""
+    with pytest.raises(ValueError, match="unknown dataset 'someone/birds'"):
+        load_image_dataset("someone/birds", data_dir=tmp_path)
+
+
+def test_missing_folder_error(tmp_path):
+    """A data directory that does not exist gives a FileNotFoundError naming it."""
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_image_dataset("uoft-cs/cifar10", data_dir=tmp_path / "nowhere")
+
+
+@needs_data
+def test_missing_split_error():
+    """A split without shards names the pattern it looked for and the shards that are there."""
+    with pytest.raises(FileNotFoundError, match=r"validation-\*\.parquet.*test-00000-of-00001\.parquet"):
+        load_image_dataset("uoft-cs/cifar10", data_dir=CIFAR10, split="validation")

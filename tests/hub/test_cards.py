@@ -1,0 +1,368 @@
+"""Every zoo card is the card rendered from its template and its folder's files, and says only true things.
+
+Checked per push config (one per committed zoo folder): README.md is exactly the freshly rendered
+card; its YAML parses with huggingface_hub and round-trips; every model-index number equals the
+results JSON; the body quotes the measured numbers; every command it quotes exists and its script
+accepts the flags; the training command parses back to training_args.json; the widget images are the
+shipped CIFAR-10 samples; and the quickstart runs unchanged, offline, as a Hub user without mimo_hf.
+MIMOFormer cards: the body quotes the GPU accuracies, the CPU throughput and the steps reached; LRA
+Image (pixel-id inputs, no tokenizer) declares the pipeline tag "other" and no widget.
+"""
+
+import json
+import re
+import runpy
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from huggingface_hub import ModelCard
+
+from mimo_hf.hub.isolation import run_isolated
+from mimo_hf.hub.cards import (
+    COMMON_TAGS,
+    NO_PIPELINE,
+    check_model_index,
+    operating_point_config,
+    render_card,
+    training_command,
+)
+from mimo_hf.hub.push_config import load_push_configs
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = load_push_configs(ROOT / "push_configs")
+IDS = [push.path.stem for push in CONFIGS]
+# The MIMOConv cards' own content (image widgets, CIFAR data, the MIMOConv scripts); a MIMOFormer
+# template brings its own tests of that kind, the checks on every card apply to it unchanged.
+MIMOCONV = [push for push in CONFIGS if push.card_template == "model_cards/mimoconv.md"]
+MIMOCONV_IDS = [push.path.stem for push in MIMOCONV]
+MIMOFORMER = [push for push in CONFIGS if push.card_template == "model_cards/mimoformer.md"]
+MIMOFORMER_IDS = [push.path.stem for push in MIMOFORMER]
+ZOO_FOLDERS = sorted(p.parent for p in (ROOT / "zoo").glob("*/eval_results.json"))
+SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _pipeline_tag(push):
+    """MIMOConv: images; MIMOFormer with a tokenizer: text; MIMOFormer on LRA Image (pixel ids, no
+    tokenizer, no pipeline): "other", so the Hub neither offers a widget nor infers a text pipeline."""
+    model_type = json.loads((push.folder_path / "config.json").read_text())["model_type"]
+    if model_type == "mimoconv":
+        return "image-classification"
+    return "text-classification" if (push.folder_path / "tokenizer.json").is_file() else NO_PIPELINE
+
+
+def _card(push):
+    return ModelCard.load(push.folder_path / "README.md")
+
+
+def _results(push):
+    return json.loads(push.results_path.read_text())
+
+
+def _code_blocks(text, language):
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_every_zoo_folder_has_a_push_config():
+    published = {push.folder_path.resolve() for push in CONFIGS}
+    assert ZOO_FOLDERS and {folder.resolve() for folder in ZOO_FOLDERS} <= published
+
+
+@pytest.mark.parametrize("push", CONFIGS, ids=IDS)
+def test_committed_card_is_the_rendered_card(push):
+    committed = (push.folder_path / "README.md").read_text(encoding="utf-8")
+    assert committed == str(render_card(push)), "regenerate with: python scripts/write_model_card.py --all"
+
+
+@pytest.mark.parametrize("push", CONFIGS, ids=IDS)
+def test_card_metadata_parses_and_round_trips(push):
+    card = _card(push)
+    data = card.data
+    # The project's license (pyproject.toml: license = { text = "Apache-2.0" }) as a Hub license id.
+    license_id = re.search(r'^license = \{ text = "([^"]+)" \}', (ROOT / "pyproject.toml").read_text(), re.M)[1].lower()
+    assert data.library_name == "transformers" and data.license == push.license == license_id
+    assert data.pipeline_tag == _pipeline_tag(push)
+    assert data.datasets == [push.dataset] and data.metrics == ["accuracy"]
+    assert set(COMMON_TAGS) | {*push.tags} <= set(data.tags) and NO_PIPELINE not in data.tags
+    assert data.pipeline_tag in data.tags or data.pipeline_tag == NO_PIPELINE
+    assert data.model_name == push.repo_name
+    # Round trip: the YAML the card writes parses back to the same metadata.
+    assert ModelCard(str(card)).data.to_dict() == data.to_dict()
+    widget = data.to_dict().get("widget")
+    assert bool(widget) == (data.pipeline_tag != NO_PIPELINE)  # no pipeline, no widget
+    for example in widget or []:  # image examples are files of this repo; text examples carry their text
+        assert example.get("text") or (example["src"].startswith(f"https://huggingface.co/{push.repo_id}/resolve/")
+                                       and (push.folder_path / example["src"].rsplit("/", 1)[1]).is_file()), example
+
+
+@pytest.mark.parametrize("push", CONFIGS, ids=IDS)
+def test_model_index_is_exactly_the_results_json(push):
+    card, results = _card(push), _results(push)
+    by_point = {result.metric_config: result for result in card.data.eval_results}
+    assert len(card.data.eval_results) == len(by_point) == len(results["results"])  # one per operating point
+    for row in results["results"]:
+        result = by_point[operating_point_config(row)]
+        assert result.metric_type == "accuracy" and result.metric_value == row["accuracy"]
+        assert (result.dataset_type, result.dataset_split) == (results["dataset"], results["split"])
+        # The task measured; LRA Image (pipeline tag "other") is image classification on CIFAR-10.
+        assert result.task_type == (card.data.pipeline_tag if card.data.pipeline_tag != NO_PIPELINE
+                                    else "image-classification")
+    assert check_model_index(card, results) == []
+
+
+def test_model_index_check_reports_a_number_that_disagrees():
+    push = CONFIGS[0]
+    card, results = _card(push), _results(push)
+    card.data.eval_results[0].metric_value += 0.01
+    del results["results"][-1]
+    problems = check_model_index(card, results)
+    assert any("the results JSON says" in problem for problem in problems), problems
+    assert any("does not measure" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("push", MIMOCONV, ids=MIMOCONV_IDS)
+def test_body_quotes_the_measurements(push):
+    text, results = _card(push).text, _results(push)
+    for row in results["results"]:
+        line = next(line for line in text.splitlines() if line.startswith(f"| {row['operating_point']} |"))
+        assert f"{100 * row['accuracy']:.2f}%" in line and f"{row['images_per_s']}" in line, line
+    hardware = results["hardware"]
+    assert f"measured on {hardware['cpu']}" in text and hardware["torch"] in text
+    assert "JPEG" in text and results["data_note"] in text
+    assert "accuracy_throughput.png" in text and (push.folder_path / "accuracy_throughput.png").is_file()
+    assert f'repo_id, revision = "{push.repo_id}", "{push.revision}"' in text
+    assert "trust_remote_code=True" in text and "AutoModelForImageClassification" in text
+    assert "arXiv" in text and "2312.02829" in text and "@inproceedings" in text
+
+
+@pytest.mark.parametrize("push", MIMOFORMER, ids=MIMOFORMER_IDS)
+def test_mimoformer_body_quotes_the_measurements(push):
+    from mimo_hf.hub.cards import training_segments
+
+    text, results = _card(push).text, _results(push)
+    baseline = results["baseline"]
+    for row in results["results"]:
+        line = next(line for line in text.splitlines() if line.startswith(f"| {row['grid']} | {row['inputs_per_group']} |"))
+        assert f"{100 * row['accuracy']:.2f}%" in line and f"| {row['sequences_per_s']} |" in line, line
+        if baseline:
+            assert f"{row['speedup_vs_baseline']:.2f}x" in line, line
+    if baseline:
+        line = next(line for line in text.splitlines() if line.startswith("| Performer baseline"))
+        assert f"{100 * baseline['accuracy']:.2f}%" in line and f"| {baseline['sequences_per_s']} |" in line, line
+        assert f"**{100 * baseline['accuracy']:.2f}%** for the Performer" in text  # the limitation, in numbers
+    # Where each number was measured: accuracy on the GPU, throughput on this CPU.
+    assert f"measured on an {results['hardware']['gpu']}" in text and "test accuracy (GPU)" in text
+    cpu = results["throughput_hardware"]
+    assert f"measured on {cpu['cpu']} with {cpu['threads']} thread(s)" in text and "sequences/s (CPU)" in text
+    assert results["command"] in text and results["throughput_command"] in text
+    # Steps reached against --max-steps, and the wall-clock segments, from the history.
+    history = json.loads((push.folder_path / "metrics_history.json").read_text())
+    args = json.loads((push.folder_path / "training_args.json").read_text())
+    assert f"Steps reached: {history[-1]['step']} of {args['max_steps']}" in text
+    segments = training_segments(history)
+    if len(segments) > 1:  # a resumed run: both budgets and the first run's stop are on the card
+        assert segments[0]["stopped_by"] == "time_budget" and f"stopped at step {segments[0]['last_step']}" in text
+        assert "MAX_MINUTES=5.5" in text and f"MAX_MINUTES={args['max_minutes']} RESUME=1" in text
+    assert "NVIDIA H200" in text and "bash scripts/reproduce_mimoformer_zoo.sh" in text
+    assert f'repo_id, revision = "{push.repo_id}", "{push.revision}"' in text
+    assert "trust_remote_code=True" in text and "AutoModelForSequenceClassification" in text
+    assert "arXiv" in text and "2312.02829" in text and "@inproceedings" in text
+    if results["task"] == "listops" and "--preset cpu" in results["dataset"]:
+        assert "not\ncomparable with LRA ListOps scores" in text
+    if results["task"] == "image":
+        assert "JPEG" in text and "pipeline(" not in text
+    else:
+        assert 'pipeline("text-classification"' in text and 'padding="max_length"' in text
+
+
+@pytest.mark.parametrize("push", MIMOFORMER, ids=MIMOFORMER_IDS)
+def test_mimoformer_training_command_reproduces_training_args(push):
+    from mimo_hf.training.mimoformer import build_arg_parser
+
+    args = json.loads((push.folder_path / "training_args.json").read_text())
+    command = training_command(args, build_arg_parser(), "scripts/train_mimoformer.py")
+    assert f"```bash\n{command}\n```" in _card(push).text
+    parsed = vars(build_arg_parser().parse_args(shlex.split(command)[2:]))
+    assert {key: parsed[key] for key in args} == args
+
+
+def test_listops_settings_are_the_generator_presets():
+    import importlib.util
+
+    from mimo_hf.hub.cards import LISTOPS_SETTINGS
+
+    spec = importlib.util.spec_from_file_location("generate_listops", ROOT / "scripts" / "generate_listops.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert set(LISTOPS_SETTINGS) == set(script.PRESETS)
+    for name, preset in script.PRESETS.items():
+        setting = LISTOPS_SETTINGS[name]
+        assert [setting[k] for k in ("train", "validation", "test", "min_length", "max_length")] == \
+            [preset[k] for k in ("train_size", "validation_size", "test_size", "min_length", "max_length")]
+
+
+def test_lra_image_quickstart_pixels_are_the_training_pixels():
+    """The numpy conversion the LRA Image cards show equals mimo_hf.data.lra.rgb_to_grayscale (training)."""
+    import io
+
+    import pyarrow.parquet as pq
+    import torch
+    from PIL import Image
+
+    from mimo_hf.data.lra import rgb_to_grayscale
+    from mimo_hf.hub.cards import CIFAR10_SAMPLE
+
+    push = next(push for push in MIMOFORMER if _pipeline_tag(push) == NO_PIPELINE)
+    code = _code_blocks(_card(push).text, "python")[0]
+    source = re.search(r"^def pixel_ids\(image\):\n(?:    .*\n)+", code, flags=re.M).group(0)
+    namespace = {}
+    exec("import numpy as np\n" + source, namespace)
+    images = [Image.open(io.BytesIO(row["bytes"])).convert("RGB")
+              for row in pq.read_table(CIFAR10_SAMPLE, columns=["img"]).column("img").to_pylist()[:64]]
+    ours = np.stack([namespace["pixel_ids"](image) for image in images])
+    rgb = torch.from_numpy(np.stack([np.asarray(image) for image in images])).permute(0, 3, 1, 2).contiguous()
+    assert np.array_equal(ours, rgb_to_grayscale(rgb).reshape(len(images), -1).numpy())
+
+
+def test_rendering_refuses_unknown_template_variables_and_architectures(tmp_path):
+    import dataclasses
+
+    push = MIMOCONV[0]
+    template = tmp_path / "typo.md"
+    template.write_text(push.template_path.read_text().replace("{{ title }}", "{{ titel }}"))
+    with pytest.raises(ValueError, match=r"variables nobody provides: \['titel'\]"):
+        render_card(dataclasses.replace(push, card_template=str(template)))
+
+    folder = tmp_path / "other"
+    shutil.copytree(push.folder_path, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "newformer"}))
+    with pytest.raises(ValueError, match="no model card for model_type 'newformer'"):
+        render_card(dataclasses.replace(push, folder=str(folder)))
+
+
+def _quoted_commands(text):
+    """Commands the card tells a user to run: lines of ```bash blocks and inline `bash|python scripts/...`."""
+    lines = [line for block in _code_blocks(text, "bash") for line in block.splitlines() if line.strip()]
+    return lines + re.findall(r"`((?:bash|python) scripts/[^`]+)`", text)
+
+
+def _command_words(command):
+    """The words of a quoted command without its leading environment assignments (`TASKS="..." bash ...`)."""
+    words = shlex.split(command)
+    while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+        words.pop(0)
+    return words
+
+
+_HELP = {}
+
+
+def _help(script, capsys):
+    if script not in _HELP:
+        argv = sys.argv
+        sys.argv = [script, "--help"]
+        try:
+            with pytest.raises(SystemExit) as exit_info:
+                runpy.run_path(str(ROOT / script), run_name="__main__")
+        finally:
+            sys.argv = argv
+        assert exit_info.value.code == 0
+        _HELP[script] = capsys.readouterr().out
+    return _HELP[script]
+
+
+@pytest.mark.parametrize("push", CONFIGS, ids=IDS)
+def test_every_quoted_command_exists(push, capsys):
+    commands = _quoted_commands(_card(push).text)
+    assert any("scripts/train_" in c for c in commands) and any("scripts/evaluate_" in c for c in commands)
+    for command in commands:
+        words = _command_words(command)
+        assert words[0] in ("python", "bash") and words[1].startswith("scripts/"), command
+        assert (ROOT / words[1]).is_file(), command
+        if words[0] == "python":
+            usage = _help(words[1], capsys)
+            for flag in (word.split("=")[0] for word in words[2:] if word.startswith("--")):
+                assert re.search(rf"{re.escape(flag)}\b", usage), (flag, words[1])
+
+
+@pytest.mark.parametrize("push", MIMOCONV, ids=MIMOCONV_IDS)
+def test_training_command_reproduces_training_args(push):
+    from mimo_hf.training.mimoconv import build_arg_parser
+
+    args = json.loads((push.folder_path / "training_args.json").read_text())
+    command = training_command(args, build_arg_parser(), "scripts/train_mimoconv.py")
+    assert f"```bash\n{command}\n```" in _card(push).text
+    parsed = vars(build_arg_parser().parse_args(shlex.split(command)[2:]))
+    # Arguments the parser gained after this run take their defaults, which is what the run used.
+    assert {key: parsed[key] for key in args} == args
+
+
+@pytest.mark.parametrize("push", MIMOCONV, ids=MIMOCONV_IDS)
+def test_widget_images_are_the_shipped_cifar10_samples(push):
+    from mimo_hf.hub.cards import _sample_image, cifar10_widget_samples
+    from PIL import Image
+
+    config = json.loads((push.folder_path / "config.json").read_text())
+    samples = cifar10_widget_samples(config["id2label"])
+    assert [name for name, _, _ in samples] == ["example_cat.png", "example_ship.png"]
+    for name, _, row in samples:
+        stored = np.asarray(Image.open(push.folder_path / name).convert("RGB"))
+        assert stored.shape == (32, 32, 3) and np.array_equal(stored, np.asarray(_sample_image(row))), name
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory):
+    """Every zoo folder as its Hub repo in a pre-filled HF cache: snapshot plus refs/main and the
+    pinned revision tag, so the quickstart resolves `repo_id` at `revision` with HF_HUB_OFFLINE=1."""
+    cache = tmp_path_factory.mktemp("hf_hub_cache")
+    for push in CONFIGS:
+        repo = cache / ("models--" + push.repo_id.replace("/", "--"))
+        shutil.copytree(push.folder_path, repo / "snapshots" / SNAPSHOT)
+        (repo / "refs").mkdir()
+        for ref in ("main", push.revision):
+            (repo / "refs" / ref).write_text(SNAPSHOT)
+    return cache
+
+
+def test_quickstarts_run_offline_without_mimo_hf(hub_cache, tmp_path):
+    """The quickstart block of every card, unchanged, in ONE fresh Python where mimo_hf is blocked."""
+    scripts = []
+    for push in CONFIGS:
+        text = _card(push).text
+        quickstart = text[text.index("## Quickstart"):]
+        code = _code_blocks(quickstart, "python")[0]
+        assert f'"{push.repo_id}"' in code and "revision=revision" in code
+        path = tmp_path / f"quickstart_{push.path.stem.replace('-', '_')}.py"
+        path.write_text(code)
+        scripts.append(str(path))
+    driver = tmp_path / "driver.py"
+    driver.write_text("import runpy, sys\n"
+                      f"for script in {scripts!r}:\n"
+                      "    print('== ' + script, flush=True)\n"
+                      "    runpy.run_path(script, run_name='__main__')\n"
+                      "assert not [m for m in sys.modules if m.startswith('mimo_hf')]\n")
+    proc = run_isolated(["exec", str(driver)], tmp_path, timeout=600, HF_HUB_CACHE=hub_cache)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    outputs = proc.stdout.split("== ")[1:]
+    assert len(outputs) == len(CONFIGS)
+    for push, output in zip(CONFIGS, outputs):
+        if push in MIMOFORMER:
+            labels = json.loads((push.folder_path / "config.json").read_text())["id2label"].values()
+            for row in _results(push)["results"]:  # one line "MxN [label]" per grid of the table
+                match = re.search(rf"^{row['grid']} \[(.*)\]$", output, flags=re.M)
+                assert match and match.group(1).strip("'") in labels, (push.repo_id, row["grid"], output)
+            assert ("'score'" in output) == (_pipeline_tag(push) != NO_PIPELINE)  # the pipeline's output
+            continue
+        if push not in MIMOCONV:
+            continue  # it ran without error; what it prints is its template's business
+        labels = json.loads((push.folder_path / "config.json").read_text())["id2label"].values()
+        points = [row["operating_point"] for row in _results(push)["results"]]
+        for k in points:  # one line "k [label, label]" per operating point
+            match = re.search(rf"^{k} \[(.*)\]$", output, flags=re.M)
+            assert match, (push.repo_id, k, output)
+            assert {label.strip("' ") for label in match.group(1).split(",")} <= set(labels)
+        assert "'score'" in output  # the pipeline's output

@@ -1,0 +1,122 @@
+"""Every committed MIMOFormer zoo checkpoint still scores what its results file says.
+
+The accuracies in eval_results.json were measured on a GPU over the whole test split; the file also
+holds the accuracy on the first `subset_size` test examples, which this test recomputes on the CPU
+from the Hub-ready folder (loaded as a Hub user would). GPU and CPU kernels round differently, so a
+prediction whose top two logits are nearly tied may flip: up to 2 of the 256 examples may differ.
+Every folder runs by default except LRA-length ListOps, whose 100,000 expressions take minutes to
+regenerate on two cores: it runs with `MIMO_HF_SLOW_TESTS=1`.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, TensorDataset
+from transformers import AutoModelForSequenceClassification
+
+from mimo_hf.evaluation.accuracy import evaluate_grids
+from mimo_hf.data.lra import load_lra_task
+from mimo_hf.evaluation.metrics import load_metric
+
+ROOT = Path(__file__).resolve().parents[2]
+ZOO = ROOT / "zoo"
+FOLDERS = sorted(p.parent for p in ZOO.glob("*/eval_results.json")
+                 if json.loads((p.parent / "config.json").read_text())["model_type"] == "mimoformer")
+SLOW = os.environ.get("MIMO_HF_SLOW_TESTS") == "1"
+MAX_FLIPS = 2
+
+
+def test_mimoformer_zoo_has_every_task_and_variant():
+    names = {p.name for p in FOLDERS}
+    for task in ("listops-cpu", "lra-image"):
+        for variant in ("performer", "mimoformer-att", "mimoformer-attmlp"):
+            assert f"{variant}-{task}" in names
+
+
+PRESETS = {"data/listops-cpu": "cpu", "data/listops-lra": "lra"}  # how scripts/reproduce_mimoformer_zoo.sh made them
+
+
+@pytest.fixture(scope="module")
+def listops_data(tmp_path_factory):
+    """ListOps regenerated with the preset the zoo was trained on (deterministic given the seed)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_listops", ROOT / "scripts" / "generate_listops.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    cache = {}
+
+    def get(folder):
+        data_dir = json.loads((folder / "training_args.json").read_text())["data_dir"]
+        if data_dir not in cache:
+            out = tmp_path_factory.mktemp(Path(data_dir).name)
+            script.main(["--preset", PRESETS[data_dir], "--output-dir", str(out), "--workers", "2", "--no-progress"])
+            cache[data_dir] = str(out)
+        return cache[data_dir]
+
+    return get
+
+
+def _data_dir(folder, task, listops_data):
+    if task == "listops":
+        return listops_data(folder)
+    return None  # image / text: ../shared/data defaults
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[p.name for p in FOLDERS])
+def test_checkpoint_reproduces_stored_subset_accuracy(folder, listops_data):
+    stored = json.loads((folder / "eval_results.json").read_text())
+    task = stored["task"]
+    if task == "listops" and stored["sequence_length"] > 1000 and not SLOW:
+        pytest.skip("LRA ListOps must be regenerated (minutes on two cores): set MIMO_HF_SLOW_TESTS=1")
+    if task in ("image", "text") and not (ROOT.parent / "shared" / "data").is_dir():
+        pytest.skip("needs ../shared/data")
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder), trust_remote_code=True).eval()
+    data = load_lra_task(task, "test", data_dir=_data_dir(folder, task, listops_data),
+                         max_length=model.config.max_position_embeddings, max_examples=stored["subset_size"])
+    assert len(data) == stored["subset_size"]
+    loader = DataLoader(TensorDataset(data.input_ids, data.attention_mask, data.labels), batch_size=64)
+    grids = [tuple(int(v) for v in row["grid"].split("x")) for row in stored["results"]]
+    scores = evaluate_grids(model, loader, grids, Accelerator(cpu=True), load_metric("accuracy"))
+    for row, grid in zip(stored["results"], grids):
+        flips = abs(scores[grid]["accuracy"] - row["subset_accuracy"]) * stored["subset_size"]
+        assert round(flips) <= MAX_FLIPS, (folder.name, grid, scores[grid], row)
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[p.name for p in FOLDERS])
+def test_checkpoint_metadata_is_consistent(folder):
+    stored = json.loads((folder / "eval_results.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    args = json.loads((folder / "training_args.json").read_text())
+    assert stored["attention_type"] == config["attention_type"] == args["attention_type"]
+    assert stored["grid"] == f"{config['mimo_m']}x{config['mimo_n']}"
+    assert stored["task"] == args["task"] and stored["split"] == "test"
+    assert all(row["count"] == stored["num_examples"] for row in stored["results"])
+    assert (folder / "tokenizer.json").is_file() == (stored["task"] in ("listops", "text"))
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[p.name for p in FOLDERS])
+def test_checkpoint_code_is_the_package_code(folder):
+    """What a Hub user runs (the folder's remote code) is exactly the tested package code."""
+    package = ROOT / "mimo_hf" / "models" / "mimoformer"
+    for name in ("configuration_mimoformer.py", "modeling_mimoformer.py", "favor.py"):
+        assert (folder / name).read_bytes() == (package / name).read_bytes(), name
+
+
+def test_sync_model_code_refreshes_a_stale_copy(tmp_path):
+    import shutil
+
+    from mimo_hf.hub.export import sync_model_code
+
+    folder = tmp_path / "copy"
+    shutil.copytree(FOLDERS[0], folder)
+    assert sync_model_code(folder, check=True) == []
+    (folder / "favor.py").write_text("# stale\n")
+    assert sync_model_code(folder, check=True) == ["favor.py"]
+    assert (folder / "favor.py").read_text() == "# stale\n"  # check=True writes nothing
+    assert sync_model_code(folder) == ["favor.py"]
+    assert (folder / "favor.py").read_bytes() == (ROOT / "mimo_hf" / "models" / "mimoformer" / "favor.py").read_bytes()
