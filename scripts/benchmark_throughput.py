@@ -11,6 +11,13 @@ rounds on the same input batch; ratios are each model's inputs/s over the baseli
 Examples (the README's tables):
     python scripts/benchmark_throughput.py --depth 16 --width 4 --batch-size 256 --output bench.json
     python scripts/benchmark_throughput.py --architecture mimoformer --sequence-lengths 1024 4096 --output bench-former.json
+    python scripts/benchmark_throughput.py --runtime torch onnxruntime openvino --int8 --threads 2 --output bench-deploy.json
+
+--runtime (MIMOConv): every model is also exported to ONNX (mimo_hf.deploy, needs the deploy extra) and
+timed on ONNX Runtime and/or OpenVINO, with --int8 also as a static int8 (QDQ) graph, all side by side
+with the eager PyTorch models in the same interleaved rounds. The int8 graphs of this benchmark are
+calibrated on random inputs (weights are random too): they time the kernels, their accuracy means
+nothing (scripts/export_onnx.py makes deployable int8 models from trained checkpoints).
 """
 
 import argparse
@@ -70,6 +77,9 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=15, help="timed interleaved rounds; the median is reported (default: 15)")
     p.add_argument("--channels-last", action="store_true", help="run every model and the input in channels-last layout")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and input (default: 0)")
+    p.add_argument("--runtime", nargs="+", choices=["torch", "onnxruntime", "openvino"], default=["torch"],
+                   help="MIMOConv: runtimes to time side by side (default: torch); non-torch runtimes run ONNX exports")
+    p.add_argument("--int8", action="store_true", help="with --runtime onnxruntime/openvino: also time static int8 graphs")
     p.add_argument("--output", default=None, help="write the result rows as JSON to this path")
     return p.parse_args(argv)
 
@@ -162,6 +172,10 @@ def main(argv=None):
     batch = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
     if args.channels_last:
         batch = batch.contiguous(memory_format=torch.channels_last)
+    if args.runtime != ["torch"] or args.int8:
+        rows = main_deploy(args, entries, descriptions, batch)
+        _write(rows, args.output)
+        return rows
     with tqdm(total=args.repeats, desc="timing rounds", file=sys.stderr) as bar:
         timings = time_interleaved(entries, batch, warmup=args.warmup, repeats=args.repeats, progress=bar)
 
@@ -185,6 +199,43 @@ def main(argv=None):
         print(f"| {r['model']} | {r['capacity']} | {r['operating_point']} | {r['images_per_s']:.1f} | "
               f"{r['ratio_to_baseline']:.2f}x | {r['gmacs_per_image']:.3f} | {r['mac_ratio_to_baseline']:.2f}x |")
     _write(rows, args.output)
+    return rows
+
+
+def main_deploy(args, entries, descriptions, batch):
+    """--runtime: the MIMOConv entries on every runtime and precision, timed in the same interleaved rounds."""
+    from mimo_hf.deploy.benchmark import runtime_entries, time_callables
+    from mimo_hf.deploy.runtime import runtime_versions
+
+    if args.int8 and args.runtime == ["torch"]:
+        sys.exit("error: --int8 needs --runtime onnxruntime and/or openvino (PyTorch runs fp32 here)")
+    threads = torch.get_num_threads()  # every runtime gets torch's thread count
+    with tqdm(total=len(entries), desc="exporting", file=sys.stderr) as bar:
+        timed, folder = runtime_entries(entries, batch, args.runtime, args.int8, threads=threads, progress=bar)
+    with folder, tqdm(total=args.repeats, desc="timing rounds", file=sys.stderr) as bar:
+        timings = time_callables(timed, warmup=args.warmup, repeats=args.repeats, progress=bar)
+    machine = {**machine_description(), "runtime_versions": runtime_versions()}
+    ips = {key: args.batch_size / t["median_s"] for key, t in timings.items()}
+    eager_base = ips.get(("baseline", "torch", "fp32"))
+    rows = []
+    for (name, runtime, precision), _ in timed:
+        key = (name, runtime, precision)
+        same = ips[("baseline", runtime, precision)]
+        rows.append({"name": name, **descriptions[name], "depth": args.depth, "width": args.width,
+                     "batch_size": args.batch_size, "channels_last": args.channels_last, "runtime": runtime,
+                     "precision": precision, "images_per_s": round(ips[key], 1),
+                     "ratio_to_baseline": None if eager_base is None else round(ips[key] / eager_base, 3),
+                     "ratio_to_baseline_same_runtime": round(ips[key] / same, 3),
+                     "median_s": timings[key]["median_s"], "repeats": args.repeats,
+                     "int8_calibration": "random inputs (timing only)" if precision == "int8" else None, **machine})
+    print(f"\n{machine['cpu']}, {threads} threads, torch {machine['torch']}, batch {args.batch_size}; "
+          + ", ".join(f"{k} {v}" for k, v in machine["runtime_versions"].items()))
+    print("| model | N | k | runtime | precision | images/s | vs eager fp32 baseline | vs baseline, same runtime and precision |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = "-" if r["ratio_to_baseline"] is None else f"{r['ratio_to_baseline']:.2f}x"
+        print(f"| {r['model']} | {r['capacity']} | {r['operating_point']} | {r['runtime']} | {r['precision']} | "
+              f"{r['images_per_s']:.1f} | {ratio} | {r['ratio_to_baseline_same_runtime']:.2f}x |")
     return rows
 
 

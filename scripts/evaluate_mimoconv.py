@@ -11,6 +11,14 @@ Examples:
     python scripts/evaluate_mimoconv.py                                   # zoo dynamic model, shipped sample
     python scripts/evaluate_mimoconv.py --model zoo/mimoconv16-2-n4 --data-dir ../shared/data/cifar10
     python scripts/evaluate_mimoconv.py --model org/repo --dataset uoft-cs/cifar10 --split test
+    python scripts/evaluate_mimoconv.py --model zoo/mimoconv16-2-n4 --onnx zoo/mimoconv16-2-n4/onnx \
+        --baseline-onnx zoo/wrn16-2-baseline/onnx --data-dir ../shared/data/cifar10 --threads 2 \
+        --output-dir zoo/mimoconv16-2-n4 --results-file deploy_results.json
+
+--onnx DIR (a folder written by scripts/export_onnx.py; needs the deploy extra) also scores the exported
+graphs at every operating point on every --runtimes x --precisions, on the same batches as the PyTorch
+evaluation, and times them side by side with the eager models (and the baseline's export,
+--baseline-onnx) in one interleaved run; the results JSON gets a "deploy" section and no plot is drawn.
 """
 
 import argparse
@@ -41,6 +49,12 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per model before timing (default: 2)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--no-throughput", action="store_true", help="skip the throughput measurement")
+    p.add_argument("--onnx", default=None, help="exported folder of --model (scripts/export_onnx.py) to score and time too")
+    p.add_argument("--baseline-onnx", default=None, help="exported folder of --baseline, scored and timed beside it")
+    p.add_argument("--runtimes", nargs="+", choices=["onnxruntime", "openvino"], default=["onnxruntime", "openvino"],
+                   help="runtimes for --onnx (default: onnxruntime openvino)")
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "int8"], default=None,
+                   help="precisions for --onnx (default: every one the folder holds)")
     p.add_argument("--output-dir", default="outputs/evaluation", help="where the results and the plot go (default: outputs/evaluation)")
     p.add_argument("--results-file", default="results.json", help="name of the results JSON in --output-dir (default: results.json)")
     return p.parse_args(argv)
@@ -95,7 +109,22 @@ def main(argv=None):
         baseline = {"model": _display(args.baseline), "name": "Wide ResNet baseline", "accuracy": base_score[1]["accuracy"],
                     "count": base_score[1]["count"]}
 
-    if not args.no_throughput:
+    deploy = None
+    if args.onnx:
+        from mimo_hf.deploy.evaluation import evaluate_deployed
+
+        if args.baseline_onnx and baseline is None:
+            sys.exit("error: --baseline-onnx needs --baseline")
+        batch = None if args.no_throughput else normalize(data.images[: args.throughput_batch_size], mean, std)
+        base = None if baseline is None else {"model": accelerator.unwrap_model(base_model), "scores": base_score,
+                                               "onnx_dir": args.baseline_onnx, "mean": base_mean, "std": base_std}
+        deploy, eager_ips = evaluate_deployed(accelerator.unwrap_model(model), args.onnx, points, data.images, data.labels,
+                                              args.batch_size, mean, std, metric, scores, base, args.runtimes,
+                                              args.precisions, args.threads, batch, args.warmup, args.repeats)
+        if eager_ips is not None:
+            ips = {**{f"k{k}": v for (name, k), v in eager_ips.items() if name == "model"},
+                   **{"baseline": v for (name, _), v in eager_ips.items() if name == "baseline"}}
+    elif not args.no_throughput:
         batch = normalize(data.images[: args.throughput_batch_size], mean, std).to(accelerator.device)
         entries = [(f"k{k}", accelerator.unwrap_model(model), k) for k in points]
         if baseline is not None:
@@ -133,6 +162,8 @@ def main(argv=None):
         "throughput_batch_size": None if args.no_throughput else args.throughput_batch_size,
         "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
     }
+    if deploy is not None:
+        report["deploy"] = deploy
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, args.results_file), "w") as f:
         json.dump(report, f, indent=2)
@@ -145,11 +176,23 @@ def main(argv=None):
               f"{row.get('images_per_s', '-')} | {row.get('speedup_vs_baseline', '-')} |")
     if baseline is not None:
         print(f"| {baseline['model']} | 1 | {100 * baseline['accuracy']:.2f}% | {baseline.get('images_per_s', '-')} | 1.0 |")
-    if not args.no_throughput:
+    if deploy is not None:
+        _print_deploy(deploy)
+    elif not args.no_throughput:
         plot_operating_points(rows, os.path.join(args.output_dir, "accuracy_throughput.png"),
                               title=f"{Path(args.model).name} on {report['dataset']}", baseline=baseline)
-    print(f"wrote {args.output_dir}/{args.results_file}" + ("" if args.no_throughput else " and accuracy_throughput.png"))
+    print(f"wrote {args.output_dir}/{args.results_file}" + ("" if args.no_throughput or deploy else " and accuracy_throughput.png"))
     return report
+
+
+def _print_deploy(deploy):
+    print("| model | runtime | precision | k | accuracy | images/s | vs eager fp32 baseline | vs baseline, same runtime |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in ("model", "baseline"):
+        for row in (deploy[name] or {}).get("results", []):
+            print(f"| {name} | {row['runtime']} | {row['precision']} | {row['operating_point']} | "
+                  f"{100 * row['accuracy']:.2f}% | {row.get('images_per_s', '-')} | "
+                  f"{row.get('ratio_to_eager_fp32_baseline') or '-'} | {row.get('ratio_to_baseline_same_runtime') or '-'} |")
 
 
 if __name__ == "__main__":

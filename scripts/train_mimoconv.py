@@ -7,7 +7,7 @@ Examples:
     accelerate launch --num_processes 2 scripts/train_mimoconv.py ... --resume latest
 """
 
-from mimo_hf.training.mimoconv import build_arg_parser, train
+from mimo_hf.training.mimoconv import parse_args, train
 
 if __name__ == "__main__":
-    train(build_arg_parser().parse_args())
+    train(parse_args())

@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from mimo_hf.data.image_processing import dataset_stats
 
 
-def random_crop_flip(images, padding=4, generator=None):
+def random_crop_flip(images, padding=4, generator=None, flip=None):
     """Randomly crop each image from its reflect-padded copy and flip it horizontally with p = 0.5.
 
     images: (B, C, H, W) uint8 or float tensor. Returns a tensor of the same shape, dtype and device.
     Each image gets its own offsets, uniform in [0, 2 * padding] (as torchvision's RandomCrop), and its
-    own flip. generator: an optional CPU `torch.Generator` for reproducible draws.
+    own flip. generator: an optional CPU `torch.Generator` for reproducible draws. flip: optional (B,)
+    bool decisions that replace the random flips (e.g. alternating flips); the generator advances alike.
     """
     if images.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(images.shape)}")
@@ -26,8 +27,10 @@ def random_crop_flip(images, padding=4, generator=None):
     # Draw on the CPU so a CPU generator works for batches on any device; the draws are tiny.
     top = torch.randint(0, 2 * padding + 1, (b,), generator=generator)  # (B,)
     left = torch.randint(0, 2 * padding + 1, (b,), generator=generator)  # (B,)
-    flip = torch.rand(b, generator=generator) < 0.5  # (B,) bool
-    return crop_flip(images, top, left, flip, padding)
+    random_flip = torch.rand(b, generator=generator) < 0.5  # (B,) bool
+    if flip is not None and tuple(flip.shape) != (b,):
+        raise ValueError(f"flip must have shape ({b},), got {tuple(flip.shape)}")
+    return crop_flip(images, top, left, random_flip if flip is None else flip, padding)
 
 
 def crop_flip(images, top, left, flip, padding=4):
@@ -94,6 +97,8 @@ class TrainTransform(EvalTransform):
         self.padding = padding
         self.generator = generator
 
-    def __call__(self, images):
-        """Augment a uint8 batch (cropping uint8 moves 4x fewer bytes than float), then normalise it."""
-        return normalize(random_crop_flip(images, self.padding, self.generator), self.mean, self.std)
+    def __call__(self, images, flip=None):
+        """Augment a uint8 batch (cropping uint8 moves 4x fewer bytes than float), then normalise it.
+
+        flip: optional (B,) bool flip decisions (else random, p = 0.5)."""
+        return normalize(random_crop_flip(images, self.padding, self.generator, flip), self.mean, self.std)

@@ -10,11 +10,16 @@ What makes it the paper's recipe:
   previous epoch's mean accepted norm;
 - dynamic training: each step runs at k = N with probability `full_capacity_prob`, else at k = `low_k`.
 
+`--preset fast` swaps the optimisation defaults for a short-schedule recipe chosen on validation data
+(label smoothing, Nesterov, triangular LR, weight EMA, alternating flips, no mixup: fast_training.py);
+explicit flags override either preset. Speed: channels-last tensors and, on CPUs, a tuned allocator.
+
 Reproducibility and resume: every random choice of an epoch (shuffling, crops, flips, mixup, operating
 points) is drawn from generators seeded with (seed, epoch[, process]), and checkpoints are taken at
 epoch ends, so a run resumed from a checkpoint continues exactly as if it had never stopped.
 """
 
+import argparse
 import math
 import os
 
@@ -22,6 +27,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mimo_hf.training.fast_training import (
+    PRESETS,
+    WeightEMA,
+    flip_decisions,
+    make_scheduler,
+    set_batchnorm_momentum,
+    smooth_targets,
+    tune_cpu_allocator,
+)
 from mimo_hf.training.engine import (
     TrainState,
     add_run_arguments,
@@ -76,8 +90,6 @@ def choose_operating_point(capacity, full_capacity_prob, low_k, shared_rng):
 
 
 def build_arg_parser():
-    import argparse
-
     p = argparse.ArgumentParser(
         description="Train MIMOConv (or its Wide ResNet baseline) with the paper's recipe on accelerate. "
         "Runs unchanged under `accelerate launch` on CPUs, one GPU or many.",
@@ -99,14 +111,29 @@ def build_arg_parser():
     m.add_argument("--activation-init", type=float, default=None, help="PReLU slope / SReLU offset init (default 0.5 / -1)")
     m.add_argument("--skip-init", action="store_true", help="scale residual branches by a learned scalar initialised at 0")
     m.add_argument("--frozen-keys", action="store_true", help="keep the binding keys fixed at their initialisation")
-    o = p.add_argument_group("optimisation (paper defaults)")
+    o = p.add_argument_group("optimisation (defaults from --preset; an explicit flag wins)")
+    o.add_argument("--preset", choices=sorted(PRESETS), default="paper",
+                   help="'paper': the authors' recipe (one-cycle, mixup, wd 1e-5) for long GPU runs; 'fast': the "
+                   "short-schedule recipe of docs/mimoconv_recipe_study.md (label smoothing 0.2, Nesterov, triangular "
+                   "LR, weight EMA, BN momentum 0.4, alternating flips, wd 5e-4, no mixup)")
     o.add_argument("--epochs", type=int, default=200, help="epochs; each passes over the data N times (fairness rule)")
     o.add_argument("--batch-size", type=int, default=128, help="bundles per step per process; a step sees batch_size * N images")
     o.add_argument("--eval-batch-size", type=int, default=512, help="images per evaluation batch per process")
-    o.add_argument("--lr", type=float, default=0.2, help="peak learning rate of the one-cycle schedule")
-    o.add_argument("--pct-start", type=float, default=0.3, help="fraction of steps spent warming up the one-cycle schedule")
-    o.add_argument("--weight-decay", type=float, default=1e-5, help="weight decay (not on PReLU/SReLU parameters)")
-    o.add_argument("--mixup-alpha", type=float, default=1.0, help="mixup Beta(alpha, alpha); 0 disables mixup")
+    o.add_argument("--lr-schedule", choices=["onecycle", "triangular"], default=None,
+                   help="onecycle: torch's OneCycleLR (cosine, cycling momentum); triangular: linear up, linear down to 0")
+    o.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    o.add_argument("--pct-start", type=float, default=None, help="fraction of steps spent warming up to the peak LR")
+    o.add_argument("--momentum", type=float, default=None, help="SGD momentum (one-cycle cycles it down to 0.85 at the peak)")
+    o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="Nesterov momentum")
+    o.add_argument("--weight-decay", type=float, default=None, help="weight decay (not on PReLU/SReLU parameters)")
+    o.add_argument("--mixup-alpha", type=float, default=None, help="mixup Beta(alpha, alpha); 0 disables mixup")
+    o.add_argument("--label-smoothing", type=float, default=None, help="label smoothing of the (mixed) targets")
+    o.add_argument("--ema-decay", type=float, default=None,
+                   help="per-step decay of an exponential moving average of the weights; the average is validated and "
+                   "exported instead of the raw weights; 0 disables")
+    o.add_argument("--bn-momentum", type=float, default=None, help="BatchNorm running-statistics momentum (PyTorch convention)")
+    o.add_argument("--alternating-flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip each image in every other pass over the data (else: random flips)")
     o.add_argument("--binding-coef", type=float, default=0.1, help="coefficient of the binding regulariser")
     o.add_argument("--isometry-coef", type=float, default=1e-4, help="coefficient of the isometry regulariser")
     o.add_argument("--grad-filter", type=float, default=10.0, help="skip steps whose gradient norm exceeds this times last epoch's mean")
@@ -115,8 +142,25 @@ def build_arg_parser():
     r = p.add_argument_group("run")
     r.add_argument("--eval-superpositions", type=int, nargs="*", default=None, help="operating points validated each epoch (default: the trained ones)")
     r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (after checkpointing) once this many epochs are done; resume later")
+    r.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="train in channels-last memory format (faster convolutions on CPUs and GPUs; same results)")
+    r.add_argument("--tune-cpu-allocator", action=argparse.BooleanOptionalAction, default=True,
+                   help="on CPUs with glibc, keep freed memory for reuse instead of unmapping it (much faster steps)")
     add_run_arguments(o, r, unit="epoch", keep=2, output_help="run folder: logs, final Hub-ready folder under <output-dir>/hub")
     return p
+
+
+def parse_args(argv=None):
+    """Parse the command line and fill every optimisation flag left unset from its --preset."""
+    return apply_preset(build_arg_parser().parse_args(argv))
+
+
+def apply_preset(args):
+    """Set each optimisation value that is None to its preset's default (in place); returns args."""
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
 
 
 def _trained_operating_points(args):
@@ -154,10 +198,13 @@ def train(args):
     from mimo_hf.data.image_processing import dataset_stats, make_image_processor
     from mimo_hf.evaluation.metrics import load_metric
 
+    apply_preset(args)
     if args.num_superpositions % args.low_superpositions:
         raise ValueError(f"--low-superpositions {args.low_superpositions} must divide --num-superpositions {args.num_superpositions}")
     checkpoint_dir = checkpoint_folder(args)
     accelerator = make_accelerator(args)
+    if args.tune_cpu_allocator and accelerator.device.type == "cpu" and tune_cpu_allocator():
+        accelerator.print("CPU allocator tuned: freed activations are reused instead of unmapped")
 
     full_train = load_image_dataset(args.dataset, data_dir=args.data_dir, split="train")
     train_data, val_data = train_validation_split(full_train, validation_size=args.validation_size, seed=args.seed)
@@ -169,20 +216,27 @@ def train(args):
     num_channels, image_size = full_train.images.shape[1], full_train.images.shape[2]
 
     model = build_model(args, full_train.label_names, num_channels, image_size)
+    set_batchnorm_momentum(model, args.bn_momentum)
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     n = args.num_superpositions
-    train_dl = DataLoader(TensorDataset(train_data.images, train_data.labels), batch_size=args.batch_size * n, shuffle=True)
+    # Each example carries its index, which fixes its alternating flips.
+    train_set = TensorDataset(train_data.images, train_data.labels, torch.arange(len(train_data)))
+    train_dl = DataLoader(train_set, batch_size=args.batch_size * n, shuffle=True)
     val_dl = DataLoader(TensorDataset(val_data.images, val_data.labels), batch_size=args.eval_batch_size, shuffle=False)
-    optimizer = torch.optim.SGD(parameter_groups(model, args.weight_decay), lr=args.lr, momentum=0.9)
+    optimizer = torch.optim.SGD(parameter_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum,
+                                nesterov=args.nesterov)
     model, optimizer, train_dl, val_dl = accelerator.prepare(model, optimizer, train_dl, val_dl)
 
     # One epoch = N passes over the data (fairness rule); the schedule counts optimizer steps.
     steps_per_epoch = math.ceil(n * len(train_dl) / args.gradient_accumulation_steps)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        base_optimizer(optimizer), max_lr=args.lr,
-        total_steps=args.epochs * steps_per_epoch, pct_start=args.pct_start,
-    )
+    scheduler = make_scheduler(base_optimizer(optimizer), args.lr_schedule, args.lr, args.epochs * steps_per_epoch,
+                               args.pct_start, args.momentum)
     state = TrainState()
-    accelerator.register_for_checkpointing(scheduler, state)
+    raw_model = accelerator.unwrap_model(model)
+    ema = WeightEMA(raw_model, args.ema_decay) if args.ema_decay else None
+    # Registration order is part of the checkpoint format: runs without EMA keep (scheduler, state).
+    accelerator.register_for_checkpointing(scheduler, state, *([ema] if ema else []))
 
     if args.resume:
         path = resume_from(accelerator, args.resume, checkpoint_dir)
@@ -191,7 +245,6 @@ def train(args):
     start_tracking(accelerator, "train_mimoconv", args)
     metric = load_metric("accuracy")
     eval_points = args.eval_superpositions or _trained_operating_points(args)
-    raw_model = accelerator.unwrap_model(model)
     num_labels = raw_model.config.num_labels
 
     while state.epoch < args.epochs:
@@ -203,11 +256,15 @@ def train(args):
         bar = tqdm(total=n * len(train_dl), desc=f"epoch {epoch + 1}/{args.epochs}", disable=not accelerator.is_local_main_process)
         for data_pass in range(n):
             train_dl.set_epoch(epoch * n + data_pass)
-            for images, labels in train_dl:
+            for images, labels, indices in train_dl:
                 k = choose_operating_point(n, args.full_capacity_prob, args.low_superpositions, shared_rng)
                 with accelerator.accumulate(model):
-                    x = augment(images)
+                    flips = (flip_decisions(indices, epoch * n + data_pass, args.seed, len(train_set))
+                             if args.alternating_flip else None)
+                    x = augment(images, flip=flips)
                     x, targets = mixup(x, labels, num_labels, args.mixup_alpha, shared_rng, generator)
+                    targets = smooth_targets(targets, args.label_smoothing)
+                    x = x.contiguous(memory_format=memory_format)
                     out = model(pixel_values=x, labels=targets, num_superpositions=k)
                     loss = out.loss
                     if args.binding_coef:
@@ -220,6 +277,8 @@ def train(args):
                         if math.isfinite(norm) and norm <= args.grad_filter * state.prev_grad_norm:
                             optimizer.step()
                             accepted_norms.append(norm)
+                            if ema is not None:
+                                ema.update(raw_model)
                         else:
                             skipped += 1
                         scheduler.step()
@@ -232,9 +291,13 @@ def train(args):
         if accepted_norms:
             state.prev_grad_norm = float(np.mean(accepted_norms))
 
-        results = evaluate_operating_points(model, val_dl, eval_points, accelerator, metric, mean=mean, std=std)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": scheduler.get_last_lr()[0],
                   "skipped_steps": skipped, "grad_norm_mean": state.prev_grad_norm}
+        if ema is not None:  # the raw weights too, so the history shows what the average adds
+            raw = evaluate_operating_points(model, val_dl, eval_points, accelerator, metric, mean=mean, std=std)
+            record.update({f"raw_val_accuracy@k{k}": r["accuracy"] for k, r in raw.items()})
+        evaluated = model if ema is None else ema.averaged_copy(raw_model)
+        results = evaluate_operating_points(evaluated, val_dl, eval_points, accelerator, metric, mean=mean, std=std)
         for k, r in results.items():
             record[f"val_accuracy@k{k}"] = r["accuracy"]
             record[f"val_count@k{k}"] = r["count"]
@@ -253,7 +316,9 @@ def train(args):
     report_process_weights(accelerator, raw_model, args)
     hub_dir = os.path.join(args.output_dir, "hub")
     if accelerator.is_main_process:
-        raw_model.eval()
+        if ema is not None:
+            raw_model.load_state_dict(ema.shadow)  # the exported weights are the validated average
+        raw_model.to(memory_format=torch.contiguous_format).eval()
         save_hub_folder(raw_model, hub_dir, make_image_processor(full_train.dataset, image_size))
         write_run_files(hub_dir, args, state.history)
     accelerator.end_training()

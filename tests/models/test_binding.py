@@ -209,3 +209,25 @@ def test_bind_and_bundle_groups_are_independent_and_ordered():
     swapped = items.clone()
     swapped[[0, 1]] = items[[1, 0]]
     assert not torch.allclose(bind_and_bundle(swapped, matrices, k)[0], full[0])
+
+
+@pytest.mark.parametrize("k", (1, 2, 4))
+def test_bind_and_bundle_is_layout_agnostic_and_its_gradients_match_the_convolution(k):
+    """Channels-last and contiguous items give the same bundles; gradients equal those of the 1x1 convolution
+    over the (G, k*C, H, W) view (the textbook formulation the matrix product replaces)."""
+    n, c_count = 4, 8
+    gen = torch.Generator().manual_seed(k)
+    keys = torch.randn(n, c_count, generator=gen, dtype=torch.float64, requires_grad=True)
+    items = torch.randn(3 * k, c_count, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(3, c_count, 5, 4, generator=gen, dtype=torch.float64)
+
+    fast = bind_and_bundle(items, hrr_matrices(keys), k)
+    fast_grads = torch.autograd.grad((fast * upstream).sum(), (items, keys))
+    as_conv = F.conv2d(items.reshape(3, k * c_count, 5, 4), operating_point_weight(hrr_matrices(keys), k))
+    conv_grads = torch.autograd.grad((as_conv * upstream).sum(), (items, keys))
+    torch.testing.assert_close(fast, as_conv, atol=1e-12, rtol=0)
+    for got, expected in zip(fast_grads, conv_grads):
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+    channels_last = items.detach().contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(bind_and_bundle(channels_last, hrr_matrices(keys), k), fast, atol=1e-12, rtol=0)

@@ -628,3 +628,28 @@ def test_save_pretrained_round_trip_is_bitwise(tmp_path, n, binding, overrides):
     with torch.no_grad():
         expected = model.mimoconv(x).pooler_output
         assert torch.equal(base(x).pooler_output, expected)
+
+
+@pytest.mark.parametrize("channels_last", (False, True))
+def test_fast_prelu_matches_torch_prelu_forward_and_backward(channels_last):
+    """The PReLU used in the trunk has torch's forward and torch's gradients (for inputs and slopes)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 5, 7, 3, generator=gen, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x[0, 0, 0, :] = 0.0  # the kink: torch's gradient there uses the slope
+    upstream = torch.randn(6, 5, 7, 3, generator=gen, dtype=torch.float64)
+    fast = modeling_mimoconv.PReLU(num_parameters=5, init=0.3).double()
+    with torch.no_grad():
+        fast.weight.copy_(torch.rand(5, generator=gen, dtype=torch.float64))
+    reference = nn.PReLU(num_parameters=5).double()
+    reference.load_state_dict(fast.state_dict())
+
+    xs = [x.clone().requires_grad_(), x.clone().requires_grad_()]
+    outs = [fast(xs[0]), reference(xs[1])]
+    torch.testing.assert_close(outs[0], outs[1], atol=0, rtol=0)
+    (outs[0] * upstream).sum().backward()
+    (outs[1] * upstream).sum().backward()
+    torch.testing.assert_close(xs[0].grad, xs[1].grad, atol=1e-12, rtol=0)
+    torch.testing.assert_close(fast.weight.grad, reference.weight.grad, atol=1e-10, rtol=0)
+    assert list(fast.state_dict()) == ["weight"]  # checkpoints keep the nn.PReLU key

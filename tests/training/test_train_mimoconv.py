@@ -57,12 +57,14 @@ def test_ddp_two_processes_count_every_example_once_and_agree(tmp_path):
         assert record["val_count@k1"] == 50 and record["val_count@k2"] == 50
 
 
-def test_killed_run_resumes_exactly(tmp_path):
-    full = _train(["--epochs", "3", "--output-dir", str(tmp_path / "full")])
+@pytest.mark.parametrize("preset", ["paper", "fast"])
+def test_killed_run_resumes_exactly(tmp_path, preset):
+    """Also with the fast preset, whose weight EMA and alternating flips are part of the resumed state."""
+    full = _train(["--epochs", "3", "--preset", preset, "--output-dir", str(tmp_path / "full")])
     assert full.returncode == 0, full.stderr[-4000:]
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), *TINY, "--epochs", "3", "--output-dir", str(run)],
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *TINY, "--epochs", "3", "--preset", preset, "--output-dir", str(run)],
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while latest_checkpoint(str(run / "checkpoints")) is None:
@@ -74,7 +76,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert proc.returncode == -signal.SIGKILL  # it was still running: the kill interrupted it
     assert not (run / "hub").exists()
 
-    resumed = _train(["--epochs", "3", "--output-dir", str(run), "--resume", "latest"])
+    resumed = _train(["--epochs", "3", "--preset", preset, "--output-dir", str(run), "--resume", "latest"])
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "resumed from" in resumed.stdout
 

@@ -28,7 +28,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
-from .binding import bind_and_bundle, hrr_matrices, operating_point_weight
+from .binding import bind_and_bundle, hrr_matrices
 from .configuration_mimoconv import MIMOConvConfig
 
 
@@ -58,13 +58,45 @@ class SReLU(nn.Module):
         return (x - self.srelu_bias).relu_().add_(self.srelu_bias)
 
 
+class _PReLUFunction(torch.autograd.Function):
+    """F.prelu with a cheaper backward; gradients equal torch's.
+
+    torch's CPU backward of PReLU materialises a full-size tensor of per-element slope gradients and
+    then reduces it; it costs ~5x a ReLU backward and was the largest elementwise cost of a MIMOConv
+    training step. Here the backward is a ReLU-style mask, one multiply-add and one reduction.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight):  # x (B, C, H, W), weight (C,)
+        ctx.save_for_backward(x, weight)
+        return F.prelu(x, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_pos = torch.ops.aten.threshold_backward(grad, x, 0.0)  # grad where x > 0, else 0
+        grad_neg = grad - grad_pos
+        grad_x = torch.addcmul(grad_pos, grad_neg, weight.view(1, -1, 1, 1))
+        grad_weight = (grad_neg * x).sum((0, 2, 3)) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_weight
+
+
+class PReLU(nn.PReLU):
+    """Per-channel PReLU (same parameter `weight` as nn.PReLU) whose training backward is fast."""
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and x.dim() == 4 and (x.requires_grad or self.weight.requires_grad):
+            return _PReLUFunction.apply(x, self.weight)
+        return F.prelu(x, self.weight)
+
+
 def make_activation(kind, channels, init):
     if kind == "relu":
         # In place: the input is always a fresh BatchNorm output, and not allocating a second
         # activation-sized tensor matters on CPUs (see MIMOConvModel.embed_and_bundle).
         return nn.ReLU(inplace=True)
     if kind == "prelu":
-        return nn.PReLU(num_parameters=channels, init=init)
+        return PReLU(num_parameters=channels, init=init)
     return SReLU(channels, init)
 
 
@@ -298,12 +330,7 @@ class MIMOConvModel(MIMOConvPreTrainedModel):
             if matrices is None:
                 bundles.append(items.contiguous())
                 continue
-            groups = part.shape[0] // k
-            # Rows of k*C channel values, one per (group, pixel), items of a group side by side.
-            rows = items.permute(0, 2, 3, 1).reshape(groups, k, height * width, c).transpose(1, 2)
-            rows = rows.reshape(groups * height * width, k * c)
-            bundled = rows @ operating_point_weight(matrices, k).reshape(c, k * c).t()  # (g*H*W, C)
-            bundles.append(bundled.reshape(groups, height, width, c).permute(0, 3, 1, 2).contiguous())
+            bundles.append(bind_and_bundle(items, matrices, k).contiguous())  # (g, C, H, W)
         return bundles[0] if len(bundles) == 1 else torch.cat(bundles)
 
     def stages(self, bundles):
