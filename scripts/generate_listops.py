@@ -5,7 +5,7 @@ Writes {train,validation,test}-00000-of-00001.parquet (columns text, label) and 
 --output-dir; load it with mimo_hf.data.lra.load_lra_task("listops", split, data_dir=OUTPUT_DIR).
 The output depends only on the settings and --seed, never on --workers.
 
-Presets (explicit flags override a preset's values):
+Presets (mimo_hf.data.listops.LISTOPS_PRESETS; explicit flags override a preset's values):
   lra  the LRA ListOps task: 96000 / 2000 / 2000 expressions with 500 < tokens < 2000
   cpu  "ListOps-CPU", a smaller and shorter variant for CPU-only runs: 20000 / 1000 / 1000 expressions with
        100 < tokens < 500 (same rules otherwise; its scores are not comparable with LRA ListOps scores)
@@ -20,12 +20,7 @@ import argparse
 import os
 import time
 
-from mimo_hf.data.lra import write_listops_dataset
-
-PRESETS = {
-    "lra": {"train_size": 96000, "validation_size": 2000, "test_size": 2000, "min_length": 500, "max_length": 2000},
-    "cpu": {"train_size": 20000, "validation_size": 1000, "test_size": 1000, "min_length": 100, "max_length": 500},
-}
+from mimo_hf.data.listops import LISTOPS_PRESETS, write_listops_dataset
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -36,7 +31,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=_Formatter)
     p.add_argument("--output-dir", required=True, default=argparse.SUPPRESS,
                    help="folder to write the parquet splits and generation.json into")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="lra", help="sizes and length range to start from")
+    p.add_argument("--preset", choices=sorted(LISTOPS_PRESETS), default="lra", help="sizes and length range to start from")
     # default=SUPPRESS: the attribute is absent unless given, so the preset fills it (and --help shows no "None").
     preset_flag = {"default": argparse.SUPPRESS, "type": int}
     p.add_argument("--train-size", help="training expressions (default: from --preset)", **preset_flag)
@@ -53,9 +48,10 @@ def parse_args(argv=None):
                    help="generator processes (changes the speed only, never the data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    for key, value in PRESETS[args.preset].items():
+    preset = LISTOPS_PRESETS[args.preset]
+    for key in ("train_size", "validation_size", "test_size", "min_length", "max_length"):
         if not hasattr(args, key):
-            setattr(args, key, value)
+            setattr(args, key, getattr(preset, key))
     return args
 
 

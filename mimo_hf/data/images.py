@@ -2,7 +2,7 @@
 
 The datasets used here are small (CIFAR: 50k x 3 x 32 x 32 = 150 MB as uint8), so every image is decoded
 once, up front, and training reads batches by indexing a tensor. That keeps JPEG/PNG decoding out of
-the training loop and makes augmentation a batched tensor operation (see `augment.py`).
+the training loop and makes augmentation a batched tensor operation (see `data.augment`).
 """
 
 import io
@@ -25,6 +25,11 @@ class DatasetInfo:
     mode: str  # PIL mode every image is converted to: "RGB" (C=3) or "L" (C=1)
 
 
+# The 1,000 CIFAR-10 test images shipped with the package (the offline default of evaluation and the
+# source of the cards' widget images).
+CIFAR10_SAMPLE_DIR = Path(__file__).resolve().parents[1] / "samples" / "cifar10"
+CIFAR10_SAMPLE = CIFAR10_SAMPLE_DIR / "test-00000-of-00001.parquet"
+
 # Hub id -> schema. A local `data_dir` must hold parquet shards in the same schema as the Hub id.
 DATASETS = {
     "uoft-cs/cifar10": DatasetInfo("cifar10", "img", "label", "RGB"),
@@ -45,6 +50,10 @@ class ImageTensors:
     def __len__(self):
         """Number of examples."""
         return self.labels.shape[0]
+
+    def tensors(self):
+        """{"pixel_values": (n, C, H, W) uint8, "labels": (n,)}: what a batch dict holds (`data.batches`)."""
+        return {"pixel_values": self.images, "labels": self.labels}
 
     def subset(self, indices):
         """A new ImageTensors holding the examples at `indices` (a 1-D index tensor)."""
@@ -108,11 +117,11 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
 
     # Read the encoded bytes straight from Arrow: decode=False skips datasets' per-row PIL objects.
     column = ds.cast_column(info.image_column, Image(decode=False)).data.column(info.image_column)
-    images = _decode_images(column.combine_chunks(), info.mode)
+    images = decode_images(column.combine_chunks(), info.mode)
     return ImageTensors(images, labels, label_names, info.name)
 
 
-def _decode_images(column, mode):
+def decode_images(column, mode):
     """Decode an Arrow struct<bytes, path> column into one (n, C, H, W) uint8 tensor in PIL `mode`."""
     blobs = column.field("bytes").to_pylist()
     paths = column.field("path").to_pylist()
@@ -148,3 +157,18 @@ def train_validation_split(data, validation_size=5000, seed=0):
     validation = order[:validation_size].sort().values
     train = order[validation_size:].sort().values
     return data.subset(train), data.subset(validation)
+
+
+def rgb_to_grayscale(images):
+    """uint8 grayscale of uint8 RGB images, computed the way `tf.image.rgb_to_grayscale` does (LRA Image).
+
+    images: (n, 3, H, W) uint8 tensor -> (n, H, W) uint8 tensor. TF converts to float32 in [0, 1] (x * 1/255),
+    takes 0.2989 R + 0.5870 G + 0.1140 B in float32, then converts back by multiplying with 255.5 and
+    truncating (`convert_image_dtype`); this does the same steps in float32. (Pillow's "L" mode rounds
+    differently and disagrees on ~16% of CIFAR pixels.) TF's tensordot may add the three terms in another
+    order; that can only matter for a pixel whose value lies within float32 rounding of an integer.
+    """
+    x = images.numpy().astype(np.float32) * np.float32(1.0 / 255)  # (n, 3, H, W)
+    weights = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+    gray = x[:, 0] * weights[0] + x[:, 1] * weights[1] + x[:, 2] * weights[2]  # (n, H, W) float32
+    return torch.from_numpy((gray * np.float32(255.5)).astype(np.uint8))

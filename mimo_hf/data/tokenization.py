@@ -15,11 +15,17 @@ Text / Retrieval (`byte_tokenizer`, 258 ids): one token per UTF-8 byte.
 
 "[CLS]" is the LAST id in both because the MIMOFormer authors' CLS pooling prepends token id vocab_size - 1.
 Neither tokenizer adds special tokens on its own (no BOS/EOS/CLS); the model prepends CLS when it pools so.
+
+Whole datasets are encoded with `encode(kind, texts, max_length)`, which applies the same tokenizer's
+rules with numpy over whole batches (the tokenizer's own vocabulary, 5-15x faster than calling it);
+tests check that both give the same ids for every kind of input.
 """
 
 import json
 from pathlib import Path
 
+import numpy as np
+import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -116,3 +122,126 @@ def tokenizer_for_kind(kind, max_length):
     if kind not in makers:
         raise ValueError(f"unknown tokenizer kind {kind!r}; known: {sorted(makers)}")
     return None if makers[kind] is None else makers[kind](max_length=max_length)
+
+
+def encode(kind, texts, max_length):
+    """(input_ids, attention_mask), (n, max_length) int64, of `texts` with the tokenizer `kind` ("listops" or
+    "byte"), padded with 0: what the tokenizer gives with padding="max_length". ListOps is never truncated
+    (a longer expression is an error); bytes are cut at max_length (the LRA Text definition)."""
+    encoders = {"listops": encode_listops, "byte": encode_bytes}
+    if kind not in encoders:
+        raise ValueError(f"no text tokenizer of kind {kind!r}; known: {sorted(encoders)}")
+    return encoders[kind](texts, max_length)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Batch encoders: the tokenizers' rules with numpy (see the module docstring)
+# ----------------------------------------------------------------------------------------------------------
+
+def encode_bytes(texts, max_length):
+    """Byte-level ids (byte + 1, pad 0) of `texts` (str as UTF-8, or bytes), truncated and padded to max_length.
+
+    The same ids as `byte_tokenizer`, computed with numpy in one pass (the tokenizer takes ~1 us
+    per byte; this is ~100x faster). Returns input_ids (n, max_length) and attention_mask (n, max_length), int64.
+    """
+    blobs = [(text.encode("utf-8") if isinstance(text, str) else bytes(text))[:max_length] for text in texts]
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))  # (n,)
+    flat = np.frombuffer(b"".join(blobs), dtype=np.uint8)  # (sum of lengths,)
+    mask = np.arange(max_length) < lengths[:, None]  # (n, max_length) bool
+    ids = np.zeros(mask.shape, dtype=np.int64)
+    ids[mask] = flat.astype(np.int64) + BYTE_OFFSET  # boolean assignment fills row by row, i.e. in byte order
+    return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
+
+
+# Bytes that end a ListOps token: ASCII whitespace (what the tokenizer's WhitespaceSplit splits on) and the
+# parentheses that its normalizer turns into spaces.
+_LISTOPS_SEPARATOR = np.zeros(256, dtype=bool)
+_LISTOPS_SEPARATOR[[9, 10, 11, 12, 13, 32, ord("("), ord(")")]] = True
+_KEY_BYTES = 8  # a token is looked up by its first 8 bytes; every vocab entry is shorter
+# _BYTE_MASKS[k] keeps the low k bytes of a uint64 (k = 0..8).
+_BYTE_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(_KEY_BYTES)] + [2 ** 64 - 1], dtype=np.uint64)
+
+
+def _pack_tokens(data, starts, lengths):
+    """uint64 key per token: its first _KEY_BYTES bytes, little-endian, zero-filled. data: (B,) uint8."""
+    padded = np.concatenate([data, np.zeros(_KEY_BYTES, dtype=np.uint8)])
+    # A (B + 1,) view whose element i is the (unaligned) little-endian uint64 in bytes i..i+7: no copy.
+    words = np.ndarray((len(data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    return words[starts] & _BYTE_MASKS[np.minimum(lengths, _KEY_BYTES)]  # (T,), bytes after the token zeroed
+
+
+class _ListOpsLookup:
+    """The ListOps tokenizer's vocabulary as sorted uint64 keys, for a vectorized lookup."""
+
+    def __init__(self, tokenizer):
+        vocab = tokenizer.get_vocab()  # token -> id, the tokenizer's own table
+        tokens = [token.encode("ascii") for token in vocab]
+        data = np.frombuffer(b"".join(tokens), dtype=np.uint8)
+        lengths = np.array([len(token) for token in tokens])
+        assert lengths.max() < _KEY_BYTES, "a vocab entry must fit in a key with a byte to spare"
+        keys = _pack_tokens(data, np.cumsum(lengths) - lengths, lengths)
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        self.ids = np.array([vocab[token.decode()] for token in tokens], dtype=np.int64)[order]
+        self.unk_id = tokenizer.unk_token_id
+
+    def __call__(self, keys, lengths):
+        slot = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        known = (self.keys[slot] == keys) & (lengths < _KEY_BYTES)
+        return np.where(known, self.ids[slot], self.unk_id)
+
+
+def encode_listops(texts, max_length=2000):
+    """ListOps ids of `texts`, exactly as `listops_tokenizer` gives them, padded with 0 to max_length.
+
+    The tokenizer's rules (parentheses dropped, whitespace split, WordLevel over its vocab, [UNK] otherwise)
+    are applied with numpy over whole batches of ASCII text, ~15x faster than the tokenizer itself (LRA size,
+    96k x ~1000 tokens: ~10 s instead of ~150 s of CPU); a batch with non-ASCII text goes through the tokenizer.
+    Tests check that both give the same ids.
+    Raises ValueError when an expression has more than max_length tokens: cutting a ListOps expression changes
+    its value, so it is never truncated. Returns input_ids and attention_mask, (n, max_length) int64.
+    """
+    tokenizer = listops_tokenizer(max_length)
+    lookup = _ListOpsLookup(tokenizer)
+    ids = np.zeros((len(texts), max_length), dtype=np.int64)
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    batch = 4096  # bounds the per-token work arrays (~4096 x 1000 tokens)
+    for first in range(0, len(texts), batch):
+        blobs = [text.encode("utf-8") for text in texts[first:first + batch]]
+        if all(blob.isascii() for blob in blobs):
+            rows, positions, tokens = _split_listops(blobs, lookup)
+        else:  # Unicode whitespace rules: leave it to the tokenizer
+            rows, positions, tokens = _split_with_tokenizer(blobs, tokenizer)
+        counts = np.bincount(rows, minlength=len(blobs))  # (batch,) tokens per text
+        if counts.max(initial=0) > max_length:
+            row = first + int(np.argmax(counts))
+            raise ValueError(f"ListOps example {row} has {counts.max()} tokens, more than max_length={max_length}; "
+                             "ListOps is never truncated (it would change the answer): raise max_length")
+        ids[first + rows, positions] = tokens
+        lengths[first:first + len(blobs)] = counts
+    mask = (np.arange(max_length) < lengths[:, None]).astype(np.int64)  # (n, max_length)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def _split_listops(blobs, lookup):
+    """Tokens of ASCII texts: (row, position in row, id) per token, each a (T,) int64 array."""
+    data = np.frombuffer(b"\n".join(blobs), dtype=np.uint8)  # (B,) all texts, newline-separated
+    inside = ~_LISTOPS_SEPARATOR[data]  # (B,) True on token bytes
+    edges = np.diff(np.concatenate([[False], inside, [False]]).astype(np.int8))  # +1 at a start, -1 after an end
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # (T,), (T,)
+    tokens = lookup(_pack_tokens(data, starts, ends - starts), ends - starts)
+    row_of_byte = np.repeat(np.arange(len(blobs)), [len(blob) + 1 for blob in blobs])[:len(data)]  # (B,)
+    rows = row_of_byte[starts]  # (T,) which text each token is in
+    first_token = np.searchsorted(rows, np.arange(len(blobs)))  # rows is sorted: index of each text's first token
+    return rows, np.arange(len(rows)) - first_token[rows], tokens
+
+
+def _split_with_tokenizer(blobs, tokenizer):
+    """Same output as `_split_listops`, from the tokenizer itself."""
+    encodings = tokenizer.backend_tokenizer.encode_batch([blob.decode("utf-8") for blob in blobs],
+                                                        add_special_tokens=False)
+    per_row = [np.asarray(encoding.ids, dtype=np.int64) for encoding in encodings]
+    rows = np.repeat(np.arange(len(per_row)), [len(row) for row in per_row])
+    positions = np.concatenate([np.arange(len(row)) for row in per_row]) if per_row else np.zeros(0, np.int64)
+    tokens = np.concatenate(per_row) if per_row else np.zeros(0, np.int64)
+    return rows, positions.astype(np.int64), tokens

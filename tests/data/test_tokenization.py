@@ -7,6 +7,8 @@ from tokenizers import pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from mimo_hf.data.tokenization import (
+    encode_bytes,
+    encode_listops,
     BYTE_VOCAB_SIZE,
     LISTOPS_VOCAB,
     byte_tokenizer,
@@ -105,3 +107,26 @@ def test_save_reload_round_trip(make, tmp_path):
     assert (reloaded.pad_token_id, reloaded.cls_token_id) == (tokenizer.pad_token_id, tokenizer.cls_token_id)
     assert reloaded.model_max_length == tokenizer.model_max_length
     assert reloaded.model_input_names == ["input_ids", "attention_mask"]
+
+
+def test_encode_listops_matches_the_tokenizer_on_odd_input():
+    """The vectorized encoder reproduces the tokenizer: any whitespace, glued parentheses, unknown and special
+    words, empty texts; a batch with non-ASCII text (tokenizer fallback) gives the same ids."""
+    odd = ["", "   ", "7", "( ( [MAX 2 ) 9 ) ] )", "[FIRST 3 ]\t[CLS]\n[PAD] [UNK] 12 x ((8))", " [SM 1 2 ] ",
+           "[MAXIMUMS 1 ]", "\x0b[MED\x0c4\r5 ]", "a\x1fb", "[MAX" * 3]
+    expected = listops_tokenizer()(odd, padding="max_length", max_length=12)
+    ids, mask = encode_listops(odd, 12)
+    assert ids.tolist() == expected["input_ids"] and mask.tolist() == expected["attention_mask"]
+    ids, mask = encode_listops(odd + ["[MAX 1 é ]"], 12)
+    assert ids[:-1].tolist() == expected["input_ids"] and ids[-1, :5].tolist() == [2, 8, 1, 6, 0]
+    with pytest.raises(ValueError, match="example 4 has 9 tokens"):
+        encode_listops(odd, 8)
+
+
+def test_encode_bytes_truncates_multibyte_text():
+    """4000-byte truncation counts bytes, not characters; bytes input works too."""
+    text = "é" * 2500  # 5000 bytes
+    ids, mask = encode_bytes([text, b"\x00\xff"], 4000)
+    assert ids.shape == mask.shape == (2, 4000)
+    assert ids[0].tolist() == [b + 1 for b in text.encode()[:4000]] and int(mask[0].sum()) == 4000
+    assert ids[1, :3].tolist() == [1, 256, 0] and mask[1, :3].tolist() == [1, 1, 0]
