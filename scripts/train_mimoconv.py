@@ -7,7 +7,8 @@ Examples:
     accelerate launch --num_processes 2 scripts/train_mimoconv.py ... --resume latest
 """
 
-from mimo_hf.training.mimoconv import parse_args, train
+from mimo_hf.training.mimoconv import train
+from mimo_hf.training.recipes import MIMOConvRecipe
 
 if __name__ == "__main__":
-    train(parse_args())
+    train(MIMOConvRecipe.from_flags())

@@ -9,7 +9,8 @@ Examples:
     accelerate launch --num_processes 2 scripts/train_mimoformer.py ... --resume latest
 """
 
-from mimo_hf.training.mimoformer import build_arg_parser, train
+from mimo_hf.training.mimoformer import train
+from mimo_hf.training.recipes import MIMOFormerRecipe
 
 if __name__ == "__main__":
-    train(build_arg_parser().parse_args())
+    train(MIMOFormerRecipe.from_flags())

@@ -1,9 +1,14 @@
-"""Run arguments, accelerator set-up, run state, atomic checkpoints and resume, shared by the MIMOConv
-and MIMOFormer training loops.
+"""The run/checkpoint engine both training loops share: accelerator set-up, run state, atomic
+checkpoints, resume, logging and the final export.
 
 Checkpoints are `accelerator.save_state` folders named `<unit>_<count>` (`epoch_3`, `step_2000`),
 written under a `.partial` name and renamed when complete, so a run killed mid-save never leaves a
 half-written checkpoint that `--resume latest` would pick up.
+
+The checkpoint format is a contract with runs in progress: `accelerator.prepare` sees (model,
+optimizer, train loader, validation loader) and `register_for_checkpointing` (scheduler, TrainState,
+extra objects such as a weight EMA) in that order, and `TrainState` keeps its fields, so that a run
+started by an earlier version continues with `--resume latest`.
 """
 
 import hashlib
@@ -71,33 +76,6 @@ def save_checkpoint(accelerator, checkpoint_dir, name, keep):
     return final
 
 
-def resume_from(accelerator, resume, checkpoint_dir):
-    """Load `--resume` ('latest' or a checkpoint folder) into the prepared objects; returns its path."""
-    path = latest_checkpoint(checkpoint_dir) if resume == "latest" else resume
-    if path is None or not os.path.isdir(path):
-        raise FileNotFoundError(f"--resume {resume}: no checkpoint found (looked in {checkpoint_dir})")
-    accelerator.load_state(path)
-    return path
-
-
-def portable_arguments(args):
-    """The run's arguments with local paths made relative to the working directory (for publishing)."""
-    out = dict(vars(args))
-    for key in ("output_dir", "checkpoint_dir", "data_dir", "resume"):
-        value = out.get(key)
-        if isinstance(value, str) and os.path.isabs(value):
-            out[key] = os.path.relpath(value)
-    return out
-
-
-def write_run_files(hub_dir, args, history):
-    """training_args.json (paths made portable) and metrics_history.json beside the exported model."""
-    with open(os.path.join(hub_dir, "training_args.json"), "w") as f:
-        json.dump(portable_arguments(args), f, indent=2)
-    with open(os.path.join(hub_dir, "metrics_history.json"), "w") as f:
-        json.dump(history, f, indent=2)
-
-
 def weights_digest(model):
     """sha256 over a model's state dict (names and bytes): equal digests mean bitwise-equal weights."""
     digest = hashlib.sha256()
@@ -107,61 +85,99 @@ def weights_digest(model):
     return digest.hexdigest()
 
 
-def add_run_arguments(optimisation, run, unit, keep, output_help):
-    """The flags every training script shares: precision/accumulation/seed and run-folder handling.
-
-    `unit` names what checkpoints are taken at ("epoch" or "step"); `keep` is how many are kept.
-    """
-    optimisation.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    optimisation.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None, help="default: accelerate's config")
-    optimisation.add_argument("--seed", type=int, default=0)
-    run.add_argument("--output-dir", required=True, help=output_help)
-    run.add_argument("--checkpoint-dir", default=None, help=f"{unit} checkpoints (default <output-dir>/checkpoints); keep outside git")
-    run.add_argument("--keep-checkpoints", type=int, default=keep, help=f"newest {unit} checkpoints to keep")
-    run.add_argument("--resume", default=None, help="'latest' or a checkpoint folder: continue that run exactly")
-    run.add_argument("--num-threads", type=int, default=None, help="torch intra-op threads per process (CPU)")
-    run.add_argument("--report-process-weights", action="store_true", help="write a sha256 of each process's final weights (DDP checks)")
-
-
-def make_accelerator(args):
-    """The Accelerator of a training run (TensorBoard logs in <output-dir>/logs, seeded sampling), seeds and threads set."""
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
-
-    if args.num_threads:
-        torch.set_num_threads(args.num_threads)
-
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        log_with="tensorboard",
-        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
-    )
-    set_seed(args.seed)
-    return accelerator
-
-
-def checkpoint_folder(args):
-    """Where a run's checkpoints go: --checkpoint-dir, else <output-dir>/checkpoints."""
-    return args.checkpoint_dir or os.path.join(args.output_dir, "checkpoints")
-
-
-def start_tracking(accelerator, project, args):
-    """TensorBoard tracking with the run's scalar arguments as its config."""
-    accelerator.init_trackers(project, config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
-
-
 def base_optimizer(optimizer):
     """The torch optimizer inside accelerate's wrapper (LR schedulers need the real one)."""
     return optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
 
 
-def report_process_weights(accelerator, model, args):
-    """With --report-process-weights: <output-dir>/weights_rank<i>.sha256 of this process's weights (DDP checks)."""
-    if not args.report_process_weights:
-        return
-    os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, f"weights_rank{accelerator.process_index}.sha256"), "w") as f:
-        f.write(weights_digest(model))
+def write_run_files(hub_dir, recipe, history):
+    """training_args.json (the recipe, paths made portable) and metrics_history.json beside the exported model."""
+    with open(os.path.join(hub_dir, "training_args.json"), "w") as f:
+        json.dump(recipe.record(), f, indent=2)
+    with open(os.path.join(hub_dir, "metrics_history.json"), "w") as f:
+        json.dump(history, f, indent=2)
+
+
+class TrainingRun:
+    """One training run of a recipe on `accelerate`: seeds, threads, state, checkpoints, logs, export.
+
+    Use: `run = TrainingRun(recipe, project)` (before the model is built: it seeds the RNGs), then
+    `run.prepare(...)`, then per evaluation `run.record(...)` and `run.checkpoint(...)`, then `run.finish(...)`.
+    """
+
+    def __init__(self, recipe, project):
+        import torch
+        from accelerate import Accelerator
+        from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+
+        if recipe.num_threads:
+            torch.set_num_threads(recipe.num_threads)
+        self.recipe, self.project = recipe, project
+        self.accelerator = Accelerator(
+            mixed_precision=recipe.mixed_precision,
+            gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+            log_with="tensorboard",
+            project_config=ProjectConfiguration(project_dir=recipe.output_dir,
+                                                logging_dir=os.path.join(recipe.output_dir, "logs")),
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
+        )
+        set_seed(recipe.seed)
+        self.state = TrainState()
+
+    def prepare(self, model, optimizer, train_loader, val_loader, make_scheduler, extra=()):
+        """`accelerator.prepare` the four objects, build the scheduler on the prepared optimizer and loader
+        (`make_scheduler(optimizer, train_loader)`), register (scheduler, state, *extra) for checkpointing,
+        resume if the recipe says so, start tracking. Returns the prepared objects and the scheduler."""
+        accelerator = self.accelerator
+        model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
+        scheduler = make_scheduler(base_optimizer(optimizer), train_loader)
+        extra = [obj(accelerator.unwrap_model(model)) if callable(obj) else obj for obj in extra]
+        # Registration order is part of the checkpoint format: runs without extras keep (scheduler, state).
+        accelerator.register_for_checkpointing(scheduler, self.state, *extra)
+        if self.recipe.resume:
+            self.resume()
+        accelerator.init_trackers(self.project, config=self.recipe.scalars())
+        return model, optimizer, train_loader, val_loader, scheduler, extra
+
+    def resume(self):
+        """Load `--resume` ('latest' or a checkpoint folder) into the registered objects."""
+        resume, folder = self.recipe.resume, self.recipe.checkpoint_folder
+        path = latest_checkpoint(folder) if resume == "latest" else resume
+        if path is None or not os.path.isdir(path):
+            raise FileNotFoundError(f"--resume {resume}: no checkpoint found (looked in {folder})")
+        self.accelerator.load_state(path)
+        where = f"after epoch {self.state.epoch}" if self.recipe.unit == "epoch" else f"at step {self.state.step}"
+        self.accelerator.print(f"resumed from {path} {where}")
+
+    def record(self, entry):
+        """Append a history entry, log its numbers and print it."""
+        self.state.history.append(entry)
+        step = self.state.epoch if self.recipe.unit == "epoch" else self.state.step
+        numbers = {key: value for key, value in entry.items() if key != self.recipe.unit and isinstance(value, (int, float))
+                   and not isinstance(value, bool)}
+        self.accelerator.log(numbers, step=step)
+        self.accelerator.print(json.dumps(entry))
+
+    def checkpoint(self, count):
+        """An atomic checkpoint `<unit>_<count>`, keeping the newest --keep-checkpoints."""
+        return save_checkpoint(self.accelerator, self.recipe.checkpoint_folder, f"{self.recipe.unit}_{count}",
+                               self.recipe.keep_checkpoints)
+
+    def stop_early(self, message):
+        """End a run that will be resumed later."""
+        self.accelerator.print(f"{message}; continue with --resume latest")
+        self.accelerator.end_training()
+
+    def finish(self, model, export=None):
+        """Wait for every process, write the per-process weight digests (--report-process-weights), run
+        `export()` on the main process, end."""
+        accelerator = self.accelerator
+        accelerator.wait_for_everyone()
+        if self.recipe.report_process_weights:
+            os.makedirs(self.recipe.output_dir, exist_ok=True)
+            path = os.path.join(self.recipe.output_dir, f"weights_rank{accelerator.process_index}.sha256")
+            with open(path, "w") as f:
+                f.write(weights_digest(model))
+        if export is not None and accelerator.is_main_process:
+            export()
+        accelerator.end_training()

@@ -14,7 +14,7 @@ from mimo_hf.training.fast_training import (
     smooth_targets,
     tune_cpu_allocator,
 )
-from mimo_hf.training.mimoconv import parse_args
+from mimo_hf.training.recipes import MIMOConvRecipe
 
 
 def _lrs(kind, total=100, pct=0.25, momentum=0.9):
@@ -100,9 +100,9 @@ def test_batchnorm_momentum_is_set_everywhere():
 
 
 def test_presets_fill_only_unset_flags():
-    paper = parse_args(["--output-dir", "x"])
+    paper = MIMOConvRecipe.from_flags(["--output-dir", "x"])
     assert paper.preset == "paper" and paper.lr_schedule == "onecycle" and paper.mixup_alpha == 1.0
-    fast = parse_args(["--output-dir", "x", "--preset", "fast", "--label-smoothing", "0.1", "--no-nesterov"])
+    fast = MIMOConvRecipe.from_flags(["--output-dir", "x", "--preset", "fast", "--label-smoothing", "0.1", "--no-nesterov"])
     for key, value in PRESETS["fast"].items():
         expected = {"label_smoothing": 0.1, "nesterov": False}.get(key, value)
         assert getattr(fast, key) == expected, key

@@ -10,8 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mimo_hf.data.lra import synthetic_retrieval, write_listops_dataset
-from mimo_hf.training.mimoformer import build_arg_parser, one_cycle_linear, resolve_recipe
+from mimo_hf.data.listops import write_listops_dataset
+from mimo_hf.data.synthetic import synthetic_retrieval
+from mimo_hf.training.mimoformer import one_cycle_linear
+from mimo_hf.training.recipes import MIMOFormerRecipe
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_mimoformer.py"
@@ -48,13 +50,13 @@ def test_schedule_warms_up_then_anneals_linearly():
 
 
 def test_recipe_defaults_follow_the_task_and_grid():
-    args = resolve_recipe(build_arg_parser().parse_args(["--task", "listops", "--output-dir", "x"]))
+    args = MIMOFormerRecipe.from_flags(["--task", "listops", "--output-dir", "x"])
     assert (args.batch_size, args.max_steps, args.warmup_steps) == (64, 20000, 1000)
     assert args.grid_warmup_steps == 20000 // 8 and args.warmup_grid == "2x2"  # 4x4 default grid warms up at 2x2
-    args = resolve_recipe(build_arg_parser().parse_args(["--attention-type", "performer", "--output-dir", "x"]))
+    args = MIMOFormerRecipe.from_flags(["--attention-type", "performer", "--output-dir", "x"])
     assert (args.mimo_m, args.mimo_n, args.grid_warmup_steps) == (1, 1, 0)
     with pytest.raises(ValueError, match="must be below --max-steps"):
-        resolve_recipe(build_arg_parser().parse_args(["--max-steps", "10", "--warmup-steps", "10", "--output-dir", "x"]))
+        MIMOFormerRecipe.from_flags(["--max-steps", "10", "--warmup-steps", "10", "--output-dir", "x"])
 
 
 def test_stopped_run_resumes_exactly_and_exports_the_best_model(listops_dir, tmp_path):

@@ -1,0 +1,138 @@
+"""Settings as typed dataclasses: one field per command-line flag, the parser generated from the fields.
+
+A script's settings (a training recipe, an evaluation run) are declared once, as a dataclass whose
+fields carry their flag's help text, argparse group and type in `option(...)`. From that one
+declaration come the `argparse` parser (`build_parser`), the typed object library code receives
+(`from_namespace`), the record written beside a checkpoint (`record`, with local paths made
+relative) and, for a card, the command line that reproduces a record (`command_line`).
+
+Field order inside a group is the order of the flags in `--help` and in `command_line`; fields of a
+base class (the options every script of a kind shares) come after the class's own fields of the
+same group.
+"""
+
+import argparse
+import dataclasses
+import os
+import shlex
+
+GROUP_TITLES = {"data": "data", "model": "model", "optimisation": "optimisation", "run": "run", None: "options"}
+# Record fields that hold local paths: written relative to the working directory (no machine paths on the Hub).
+PATH_FIELDS = ("output_dir", "checkpoint_dir", "data_dir", "resume")
+
+
+def option(default=None, help="", group=None, **argparse_kwargs):
+    """A dataclass field that is also a flag `--field-name`; `argparse_kwargs` go to `add_argument`.
+
+    The flag's type is the default's type unless given; a bool default makes a `store_true` flag.
+    `required=True` makes a flag without default; `default_factory` (for lists) is passed through.
+    """
+    metadata = {"help": help, "group": group, "argparse": argparse_kwargs}
+    if "default_factory" in argparse_kwargs:
+        return dataclasses.field(default_factory=argparse_kwargs.pop("default_factory"), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag_name(field):
+    return "--" + field.name.replace("_", "-")
+
+
+def _default(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def ordered_fields(cls):
+    """The flag fields of `cls` in parser order: by group, a class's own fields before inherited ones."""
+    inherited = {f.name for base in cls.__mro__[1:] if dataclasses.is_dataclass(base) for f in dataclasses.fields(base)}
+    groups = list(GROUP_TITLES)
+    flags = [f for f in dataclasses.fields(cls) if "argparse" in f.metadata]
+    return sorted(flags, key=lambda f: (groups.index(f.metadata["group"]), f.name in inherited))
+
+
+def build_parser(cls, description, formatter_class=argparse.ArgumentDefaultsHelpFormatter):
+    """The `argparse` parser of a settings dataclass (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=formatter_class)
+    titles = getattr(cls, "group_titles", {})
+    values = cls.help_values() if hasattr(cls, "help_values") else {}
+    groups = {}
+    for field in ordered_fields(cls):
+        name = field.metadata["group"]
+        if name not in groups:
+            groups[name] = parser.add_argument_group(titles.get(name, GROUP_TITLES[name]))
+        kwargs = dict(field.metadata["argparse"])
+        default = _default(field)
+        if isinstance(default, bool) and "action" not in kwargs:
+            kwargs["action"] = "store_true"
+        elif "type" not in kwargs and default is not None and "action" not in kwargs:
+            kwargs["type"] = type(default)
+        if not kwargs.get("required"):
+            kwargs["default"] = default
+        help_text = field.metadata["help"].format(**values)
+        groups[name].add_argument(flag_name(field), dest=field.name, help=help_text, **kwargs)
+    return parser
+
+
+def from_namespace(cls, namespace):
+    """The settings object of a parsed namespace (every field must be there)."""
+    return cls(**{field.name: getattr(namespace, field.name) for field in dataclasses.fields(cls)})
+
+
+def from_record(cls, record, source="the record"):
+    """Settings from a recorded dict (`record`), fields the record predates taking their defaults.
+
+    A key the settings class does not know is an error: a record is never read partly.
+    """
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(record) - names)
+    if unknown:
+        raise ValueError(f"{source} holds settings {cls.__name__} does not know: {unknown}")
+    return cls(**record)
+
+
+def record(settings):
+    """The settings as a JSON-able dict, local paths made relative to the working directory."""
+    out = dataclasses.asdict(settings)
+    for key in PATH_FIELDS:
+        value = out.get(key)
+        if isinstance(value, str) and os.path.isabs(value):
+            out[key] = os.path.relpath(value)
+    return out
+
+
+def command_line(cls, values, script):
+    """`python <script> ...`: every flag whose value in `values` (a record) differs from its default,
+    in parser order, so that parsing the command gives back exactly these values."""
+    words = ["python", script]
+    for field in ordered_fields(cls):
+        if field.name not in values:
+            continue
+        value, required = values[field.name], field.metadata["argparse"].get("required", False)
+        if value == _default(field) and not required:
+            continue
+        if field.metadata["argparse"].get("action") is argparse.BooleanOptionalAction:
+            words.append(flag_name(field) if value else "--no-" + flag_name(field)[2:])
+        elif isinstance(_default(field), bool):
+            words.append(flag_name(field))
+        elif isinstance(value, (list, tuple)):
+            words += [flag_name(field), *map(str, value)]
+        else:
+            words += [flag_name(field), str(value)]
+    return shlex.join(words)
+
+
+def parse_grid(text):
+    """A grid written MxN (e.g. "2x2") as (m, n)."""
+    try:
+        m, n = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"a grid is written MxN (e.g. 2x2), got {text!r}") from None
+    return m, n
+
+
+def grid_text(grid):
+    """(m, n) -> "MxN"."""
+    return f"{grid[0]}x{grid[1]}"
