@@ -1,7 +1,8 @@
-"""Model cards (README.md) of Hub-ready folders, rendered from a template and the folder's JSON files.
+"""Model cards (README.md) of Hub folders, rendered at export from a template and the checkpoint folder's files.
 
 One Jinja template per architecture lives in `model_cards/<model_type>.md` (the push config names it)
-and one metadata function per architecture turns the folder's files into the card's parts:
+and one metadata function per architecture (`hub.card_mimoconv`, `hub.card_mimoformer`) turns the
+folder's files into the card's parts:
 
     card_parts(ctx: CardContext) -> CardParts
 
@@ -9,11 +10,12 @@ and one metadata function per architecture turns the folder's files into the car
 `metrics_history.json`; `CardParts` holds the pipeline tag, extra tags, widget examples, the
 `model-index` results and the template's variables. Everything shared (library, license, datasets,
 metrics, the common tags, the citation, the repo id and the pinned revision) is filled in here, so a
-new architecture is one template plus one function registered in `ARCHITECTURES`.
+new architecture is one template plus one module registered in `architecture_of`.
 
 Every number on a card comes from the folder's files: `model-index` holds one `EvalResult` per
 operating point whose value is the results JSON's accuracy, unchanged. `check_model_index` is the
-test of that promise, shared by the tests and by `mimo_hf.publishing`.
+test of that promise, shared by the tests and by `hub.publishing`. The training recipe a card states
+is read from `training_args.json` (the recorded `training.recipes` recipe), never from a parser.
 
 The results JSON fields the shared code reads: `dataset` (Hub id, must equal the push config's),
 `split`, and `results: [{operating_point, accuracy}, ...]` (accuracy as a fraction); a results row
@@ -25,7 +27,6 @@ card also reads `num_examples`, `data_note`, `command`, `hardware: {cpu, threads
 """
 
 import json
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -52,7 +53,7 @@ HUB_URL = "https://huggingface.co"
 class CardContext:
     """What a metadata function may read: the push config and the folder's JSON files."""
 
-    push: object  # mimo_hf.push_config.PushConfig
+    push: object  # mimo_hf.hub.push_config.PushConfig
     folder: Path
     config: dict  # config.json
     results: dict  # the push config's results JSON (scripts/evaluate_*.py)
@@ -112,11 +113,15 @@ def load_context(push):
 
 
 def architecture_of(ctx):
+    """The `Architecture` of a folder's `model_type` (each architecture's card module registers one)."""
+    from mimo_hf.hub import card_mimoconv, card_mimoformer
+
+    architectures = {"mimoconv": card_mimoconv.ARCHITECTURE, "mimoformer": card_mimoformer.ARCHITECTURE}
     model_type = ctx.config.get("model_type")
-    if model_type not in ARCHITECTURES:
+    if model_type not in architectures:
         raise ValueError(f"{ctx.folder}/config.json: no model card for model_type {model_type!r} "
-                         f"(known: {sorted(ARCHITECTURES)}); add a template and a metadata function")
-    return ARCHITECTURES[model_type]
+                         f"(known: {sorted(architectures)}); add a template and a metadata function")
+    return architectures[model_type]
 
 
 def _unique(items):
@@ -156,17 +161,12 @@ def render_card(push):
     return ModelCard.from_template(data, template_path=str(push.template_path), **variables)
 
 
-def write_card(push):
-    """Write the architecture's assets (e.g. widget images) and README.md; returns the paths written."""
+def write_assets(push):
+    """(Re)write the files the architecture's card shows from the checkpoint folder (e.g. widget
+    images, kept in the folder so that their bytes never change between exports); returns the paths written."""
     ctx = load_context(push)
     architecture = architecture_of(ctx)
-    written = list(architecture.write_assets(ctx)) if architecture.write_assets else []
-    card = render_card(push)
-    readme = push.folder_path / "README.md"
-    if not readme.is_file() or readme.read_text(encoding="utf-8") != str(card):
-        card.save(readme)
-        written.append(readme)
-    return written
+    return list(architecture.write_assets(ctx)) if architecture.write_assets else []
 
 
 # model-index `config` prefixes of an operating point: MIMOConv's k, MIMOFormer's M x N grid.
@@ -219,79 +219,11 @@ def check_model_index(card, results):
     return problems
 
 
-# --- MIMOConv (image classification on CIFAR) -----------------------------------------------------
-
-DATASET_NAMES = {"uoft-cs/cifar10": "CIFAR-10", "uoft-cs/cifar100": "CIFAR-100", "ylecun/mnist": "MNIST"}
-# Widget images: the first image of these classes in the CIFAR-10 test sample shipped with the package.
-CIFAR10_WIDGET_CLASSES = ("cat", "ship")
-CIFAR10_SAMPLE = Path(__file__).parents[1] / "samples" / "cifar10" / "test-00000-of-00001.parquet"
-
-
-def cifar10_widget_samples(id2label):
-    """[(file name, label, row of the shipped sample)] of the widget images, or [] for other label sets."""
-    import pyarrow.parquet as pq
-
-    names = {int(k): v for k, v in id2label.items()}
-    if sorted(names.values()) != sorted(["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                                         "ship", "truck"]):
-        return []
-    labels = pq.read_table(CIFAR10_SAMPLE, columns=["label"]).column("label").to_pylist()
-    by_name = {v: k for k, v in names.items()}
-    return [(f"example_{name}.png", name, labels.index(by_name[name])) for name in CIFAR10_WIDGET_CLASSES]
-
-
-def _sample_image(row):
-    import io
-
-    import pyarrow.parquet as pq
-    from PIL import Image
-
-    image = pq.read_table(CIFAR10_SAMPLE, columns=["img"]).column("img")[row].as_py()
-    return Image.open(io.BytesIO(image["bytes"])).convert("RGB")
-
-
-def write_mimoconv_assets(ctx):
-    """Save the widget images as PNG; an image is rewritten only when its pixels differ (PNG bytes
-    depend on the zlib build, pixels do not)."""
-    import numpy as np
-    from PIL import Image
-
-    written = []
-    for name, _, row in cifar10_widget_samples(ctx.config["id2label"]):
-        image, path = _sample_image(row), ctx.folder / name
-        if path.is_file() and np.array_equal(np.asarray(Image.open(path).convert("RGB")), np.asarray(image)):
-            continue
-        image.save(path, format="PNG")
-        written.append(path)
-    return written
-
-
-def training_command(training_args, parser, script):
-    """The command line that reproduces `training_args.json` (the training script's `vars(args)`):
-    every argument that differs from `parser`'s default, in the parser's order, so that parsing it
-    gives back exactly these arguments. Shared by every architecture's card."""
-    words = ["python", script]
-    for action in parser._actions:
-        if not action.option_strings or action.dest not in training_args:
-            continue
-        value = training_args[action.dest]
-        if value == action.default and not action.required:
-            continue
-        flag = max(action.option_strings, key=len)
-        if action.nargs == 0:  # store_true flags
-            words.append(flag)
-        elif isinstance(value, list):
-            words += [flag, *map(str, value)]
-        else:
-            words += [flag, str(value)]
-    return shlex.join(words)
-
-
-def _percent(value):
+def percent(value):
     return f"{100 * value:.2f}%"
 
 
-def _baseline_row(ctx):
+def baseline_row(ctx):
     """The results JSON's baseline, with the Hub repo that publishes it when a push config names it."""
     baseline = ctx.results.get("baseline")
     if not baseline:
@@ -302,255 +234,5 @@ def _baseline_row(ctx):
     for other in load_push_configs(ctx.push.path.parent):
         if Path(other.folder) == Path(baseline["model"]):
             repo_id = other.repo_id
-    return dict(name=Path(baseline["model"]).name, repo_id=repo_id, accuracy=_percent(baseline["accuracy"]),
+    return dict(name=Path(baseline["model"]).name, repo_id=repo_id, accuracy=percent(baseline["accuracy"]),
                 images_per_s=baseline.get("images_per_s"), sequences_per_s=baseline.get("sequences_per_s"))
-
-
-def mimoconv_card_parts(ctx):
-    """Card parts of a MIMOConv (or plain Wide ResNet baseline) image classifier."""
-    from mimo_hf.training.mimoconv import build_arg_parser
-
-    config, results, args = ctx.config, ctx.results, ctx.training_args
-    n = config["num_superpositions"]
-    trained = config.get("trained_superpositions") or [n]
-    dataset = DATASET_NAMES.get(results["dataset"], results["dataset"])
-    jpeg = "JPEG" in (results.get("data_note") or "")
-    dataset_name = f"{dataset} (JPEG quality-75 copy)" if jpeg else dataset
-    samples = cifar10_widget_samples(config["id2label"])
-    rows = [dict(k=row["operating_point"], accuracy=_percent(row["accuracy"]), images_per_s=row.get("images_per_s"),
-                 speedup=row.get("speedup_vs_baseline"), trained=row["operating_point"] in trained)
-            for row in results["results"]]
-    final = ctx.history[-1] if ctx.history else {}
-    processor = _read_json(ctx.folder / "preprocessor_config.json", default={})
-    variables = dict(
-        title=ctx.push.repo_name,
-        is_baseline=config["binding"] == "none",
-        capacity=n,
-        default_k=config.get("default_superpositions") or n,
-        operating_points=[row["k"] for row in rows],
-        trained_points=trained,
-        depth=config["depth"],
-        width=config["width"],
-        stem_channels=int(16 * config["initial_width"]),
-        binding=config["binding"],
-        activation=config["activation"],
-        rows=rows,
-        baseline=_baseline_row(ctx),
-        dataset=dataset,
-        dataset_id=results["dataset"],
-        jpeg=jpeg,
-        split=results["split"],
-        num_examples=results["num_examples"],
-        data_note=results.get("data_note"),
-        hardware=results["hardware"],
-        throughput_batch_size=results.get("throughput_batch_size"),
-        has_throughput=all(row["images_per_s"] is not None for row in rows),
-        plot="accuracy_throughput.png" if (ctx.folder / "accuracy_throughput.png").is_file() else None,
-        eval_command=results["command"],
-        train_command=training_command(args, build_arg_parser(), "scripts/train_mimoconv.py") if args else None,
-        args=args,
-        epochs=len(ctx.history),
-        final_validation=[(key.split("@")[1], _percent(value)) for key, value in final.items()
-                          if key.startswith("val_accuracy@")],
-        samples=[dict(file=name, label=label, row=row) for name, label, row in samples],
-        image_size=config.get("image_size"),
-        image_mean=processor.get("image_mean"),
-        image_std=processor.get("image_std"),
-    )
-    return CardParts(
-        pipeline_tag="image-classification",
-        eval_results=operating_point_results(ctx, "image-classification", "Image Classification", dataset_name),
-        tags=["mimoconv", "wide-resnet"],
-        widget=[{"src": ctx.hub_file_url(name), "example_title": f"{label} ({dataset} test image)"}
-                for name, label, row in samples],
-        variables=variables,
-    )
-
-
-# --- MIMOFormer (Long Range Arena sequence classification) -----------------------------------------
-#
-# The MIMOFormer results JSON (scripts/evaluate_mimoformer.py) holds `task`, `dataset`, `split`,
-# `num_examples`, `sequence_length`, `results: [{grid, inputs_per_group, accuracy, sequences_per_s?,
-# speedup_vs_baseline?}]`, `baseline: {model, accuracy, sequences_per_s?}` (None for the Performer),
-# `hardware` (where the accuracies were measured, with `gpu` when on a GPU), `command`, and, once the
-# throughput was timed, `throughput_hardware`, `throughput_batch_size`, `throughput_command`.
-
-VARIANTS = {"performer": "Performer baseline", "softmax": "softmax Transformer baseline",
-            "mimo_att": "MIMOFormer att.", "mimo_att_mlp": "MIMOFormer att.+MLP"}
-# Generated ListOps settings (scripts/generate_listops.py PRESETS; a test keeps the two in step).
-LISTOPS_SETTINGS = {
-    "cpu": {"title": "ListOps-CPU", "train": 20000, "validation": 1000, "test": 1000, "min_length": 100,
-            "max_length": 500},
-    "lra": {"title": "LRA ListOps", "train": 96000, "validation": 2000, "test": 2000, "min_length": 500,
-            "max_length": 2000},
-}
-LRA_TITLES = {"image": "LRA Image", "text": "LRA Text"}
-# Widget examples, also the quickstart's input (one short input keeps the offline test fast).
-# ListOps: prefix expressions, tokens separated by spaces, "]" closes an operator; label = the value.
-LISTOPS_EXAMPLES = [("[MAX 2 9 [MIN 4 7 ] 0 ]", "MAX(2, 9, MIN(4, 7), 0) = 9"),
-                    ("[SM 3 [MED 1 5 8 ] 6 ]", "SM = (3 + MED(1, 5, 8) + 6) mod 10 = 4")]
-TEXT_EXAMPLES = [("A warm, funny and beautifully acted film. I loved every minute of it.", "a positive review"),
-                 ("Dull, predictable and far too long. I wanted my two hours back.", "a negative review")]
-# The zoo (scripts/reproduce_mimoformer_zoo.sh) ran every task setting at once on one GPU, in two
-# wall-clock-limited segments: a first run with MAX_MINUTES=5.5, then RESUME=1 with the budget that
-# training_args.json records. The first budget is not stored in the folders (training_args.json holds
-# the arguments of the last segment), so it is recorded here; cards use it only when
-# metrics_history.json shows a resumed run.
-ZOO_TASKS = "listops-cpu image listops text"
-ZOO_FIRST_BUDGET_MINUTES = 5.5
-
-
-def _grid_text(grid):
-    return f"{grid[0]}x{grid[1]}"
-
-
-def listops_setting(dataset):
-    """The LISTOPS_SETTINGS key named by a ListOps results `dataset` ("... --preset cpu)"), or None."""
-    for key in LISTOPS_SETTINGS:
-        if f"--preset {key}" in dataset:
-            return key
-    return None
-
-
-def training_segments(history):
-    """The runs of a (possibly resumed) training: [{first_step, last_step, minutes, stopped_by}]. A
-    resumed run restarts its wall clock, so a drop in `minutes` starts a new segment."""
-    segments = []
-    for entry in history:
-        if not segments or entry["minutes"] < segments[-1]["minutes"]:
-            segments.append({"first_step": entry["step"], "last_step": entry["step"], "minutes": entry["minutes"],
-                             "stopped_by": None})
-        segment = segments[-1]
-        segment.update(last_step=entry["step"], minutes=entry["minutes"], stopped_by=entry.get("stopped_by"))
-    return segments
-
-
-def _training_story(ctx):
-    """Steps reached, wall-clock segments and the best checkpoint, all from metrics_history.json."""
-    args, history = ctx.training_args, ctx.history
-    if not history:
-        return None
-    segments = training_segments(history)
-    best = [entry for entry in history if entry.get("best")]
-    best = best[-1] if best else history[-1]
-    val_key = next(key for key in best if key.startswith("val_accuracy@"))
-    final = history[-1]
-    return dict(
-        segments=segments,
-        resumed=len(segments) > 1,
-        first_budget=ZOO_FIRST_BUDGET_MINUTES if len(segments) > 1 else args.get("max_minutes"),
-        last_budget=args.get("max_minutes"),
-        final_step=final["step"],
-        max_steps=args["max_steps"],
-        completed=final["step"] >= args["max_steps"],
-        percent=round(100 * final["step"] / args["max_steps"]),
-        final_lr=final["lr"],
-        best_step=best["step"],
-        best_grid=val_key.split("@")[1],
-        best_validation=_percent(best[val_key]),
-        validation_count=best.get(f"val_count@{val_key.split('@')[1]}"),
-        eval_every=args.get("eval_every"),
-    )
-
-
-def _zoo_commands(story, args):
-    first = f'TASKS="{ZOO_TASKS}" MAX_MINUTES={story["first_budget"]} THROUGHPUT=0 bash scripts/reproduce_mimoformer_zoo.sh'
-    if not story["resumed"]:
-        return [first]
-    return [first, f'TASKS="{ZOO_TASKS}" MAX_MINUTES={args["max_minutes"]} RESUME=1 THROUGHPUT=0 '
-                   "bash scripts/reproduce_mimoformer_zoo.sh"]
-
-
-def mimoformer_card_parts(ctx):
-    """Card parts of a MIMOFormer (or Performer baseline) LRA sequence classifier."""
-    from mimo_hf.training.mimoformer import LRA_RECIPES, build_arg_parser
-
-    config, results, args = ctx.config, ctx.results, ctx.training_args
-    task = results["task"]
-    setting = listops_setting(results["dataset"]) if task == "listops" else None
-    if task == "listops" and setting is None:
-        raise ValueError(f"{ctx.push.results_path}: ListOps dataset {results['dataset']!r} names no known "
-                         f"--preset ({sorted(LISTOPS_SETTINGS)})")
-    task_title = LISTOPS_SETTINGS[setting]["title"] if setting else LRA_TITLES[task]
-    has_tokenizer = (ctx.folder / "tokenizer.json").is_file()
-    # Pipeline tag: a folder with a tokenizer is a text classifier ("text-classification" pipeline and
-    # widget work on it). LRA Image takes 1024 grayscale pixel ids, not text and not images:
-    # "image-classification" would promise an image processor the folder does not have, and leaving the
-    # tag out lets the Hub infer "text-classification" from the architecture name, which fails without a
-    # tokenizer. "other" is the Hub's tag for exactly this (no widget, no hosted inference). The
-    # model-index still says what was measured: image classification on CIFAR-10.
-    pipeline_tag = "text-classification" if has_tokenizer else NO_PIPELINE
-    task_type = "text-classification" if has_tokenizer else "image-classification"
-    grid = (config["mimo_m"], config["mimo_n"])
-    trained = [_grid_text(g) for g in (config.get("trained_grids") or [grid])]
-    baseline_info = _baseline_row(ctx)
-    rows = [dict(grid=row["grid"], inputs=row["inputs_per_group"], accuracy=_percent(row["accuracy"]),
-                 sequences_per_s=row.get("sequences_per_s"), speedup=row.get("speedup_vs_baseline"),
-                 trained=row["grid"] in trained)
-            for row in results["results"]]
-    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    if task == "listops":
-        examples = LISTOPS_EXAMPLES
-    elif task == "text":
-        examples = TEXT_EXAMPLES
-    else:
-        examples = []
-    story = _training_story(ctx)
-    rows_at = {row["grid"]: row for row in rows}
-    variables = dict(
-        title=ctx.push.repo_name,
-        variant=VARIANTS[config["attention_type"]],
-        attention_type=config["attention_type"],
-        is_baseline=config["attention_type"] in ("performer", "softmax"),
-        grid=_grid_text(grid),
-        mimo_m=grid[0],
-        mimo_n=grid[1],
-        group_size=grid[0] * grid[1],
-        trained_grids=trained,
-        grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows],
-        rows=rows,
-        full_row=rows_at.get(_grid_text(grid)),
-        single_row=rows_at.get("1x1"),
-        baseline=baseline_info,
-        task=task,
-        task_title=task_title,
-        recipe_steps=LRA_RECIPES[task]["max_steps"],
-        listops=LISTOPS_SETTINGS.get(setting),
-        listops_preset=setting,
-        dataset_id=results["dataset"],
-        split=results["split"],
-        num_examples=results["num_examples"],
-        sequence_length=results["sequence_length"],
-        num_labels=len(labels),
-        labels=labels,
-        chance=_percent(1 / len(labels)),
-        hardware=results["hardware"],
-        eval_command=results["command"],
-        has_throughput=all(row["sequences_per_s"] is not None for row in rows),
-        throughput_hardware=results.get("throughput_hardware"),
-        throughput_batch_size=results.get("throughput_batch_size"),
-        throughput_command=results.get("throughput_command"),
-        plot="accuracy_throughput.png" if (ctx.folder / "accuracy_throughput.png").is_file() else None,
-        has_tokenizer=has_tokenizer,
-        example=examples[0][0] if examples else None,
-        config=config,
-        args=args,
-        train_command=training_command(args, build_arg_parser(), "scripts/train_mimoformer.py") if args else None,
-        story=story,
-        zoo_commands=_zoo_commands(story, args) if story and args else [],
-    )
-    dataset_name = f"{task_title} ({results['dataset']})" if task in LRA_TITLES else task_title
-    return CardParts(
-        pipeline_tag=pipeline_tag,
-        eval_results=operating_point_results(ctx, task_type, f"{task_title} classification", dataset_name),
-        tags=["mimoformer", "favor-plus", "long-range-arena"],
-        widget=[{"text": text, "example_title": title} for text, title in examples],
-        variables=variables,
-    )
-
-
-# model_type (config.json) -> its card.
-ARCHITECTURES = {
-    "mimoconv": Architecture(card_parts=mimoconv_card_parts, write_assets=write_mimoconv_assets),
-    "mimoformer": Architecture(card_parts=mimoformer_card_parts),
-}

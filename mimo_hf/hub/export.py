@@ -1,8 +1,26 @@
-"""Hub-ready folders: weights, config with a complete auto_map, model code and preprocessor."""
+"""Checkpoint folders, and the Hub folders assembled from them by one function, `export_folder`.
+
+A checkpoint folder (`zoo/<name>/`) holds what is specific to one checkpoint: weights, config.json,
+the preprocessor (image processor or tokenizer), results, training records, plot, widget images.
+The Hub folder adds what every checkpoint of an architecture shares, at export time:
+
+- the model code, copied from `mimo_hf/models/<model_type>/` (it runs there as remote code);
+- config.json's `auto_map`, naming that code for every Auto class;
+- the model card (README.md), rendered from the push config and the folder's records.
+
+Why a checkpoint folder's config.json has no `auto_map`: with one, `trust_remote_code=True` makes
+transformers load the classes from code files next to config.json, which a checkpoint folder does not
+have. Without one, `import mimo_hf` (which registers the model types) lets the folder load with the
+package's code, with or without `trust_remote_code`. An exported folder loads with
+`trust_remote_code=True` alone, where mimo_hf is not installed. The tests load both.
+
+Training runs and converters write Hub-ready folders (`save_hub_folder`: code included, no card);
+`export_folder(..., code=False)` turns one into a checkpoint folder for `zoo/`.
+"""
 
 import json
-import os
 import shutil
+import tempfile
 from pathlib import Path
 
 AUTO_MAPS = {
@@ -21,45 +39,105 @@ MODEL_CODE_FILES = {
     "mimoconv": ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py"),
     "mimoformer": ("configuration_mimoformer.py", "modeling_mimoformer.py", "favor.py"),
 }
+CODE_ROOT = Path(__file__).resolve().parents[1] / "models"
+CARD = "README.md"
+# Files an export writes itself; a checkpoint folder never holds them.
+GENERATED = frozenset({CARD, *(name for names in MODEL_CODE_FILES.values() for name in names)})
 
 
-def save_hub_folder(model, folder, preprocessor=None):
-    """Write a folder that `from_pretrained(folder, trust_remote_code=True)` and `pipeline` load alone.
+def model_type_of(folder):
+    """The `model_type` of a folder's config.json, checked against the architectures this package has."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {folder} is not a checkpoint folder")
+    model_type = json.loads(path.read_text()).get("model_type")
+    if model_type not in MODEL_CODE_FILES:
+        raise ValueError(f"{path}: model_type {model_type!r} has no model code in {CODE_ROOT} "
+                         f"(known: {sorted(MODEL_CODE_FILES)})")
+    return model_type
 
-    `save_pretrained` records only the saved class in `auto_map`; the full map is set here so that
-    `AutoModel` works too. The model's code files are copied by transformers' remote-code machinery.
-    `preprocessor` is an image processor or a tokenizer (saved loadable by transformers 4.x and 5.x).
+
+def checkpoint_files(folder):
+    """The files of `folder` that belong to the checkpoint (relative paths, sorted): all but the
+    generated ones (README.md, model code), hidden files and caches."""
+    folder = Path(folder)
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder)
+        if rel.as_posix() in GENERATED or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            continue
+        files.append(rel.as_posix())
+    return files
+
+
+def generated_files(folder):
+    """The generated files a folder holds (a checkpoint folder must hold none)."""
+    return sorted(name for name in GENERATED if (Path(folder) / name).is_file())
+
+
+def export_folder(source, output, *, code=True, card=None, replace_generated=False, overwrite=False):
+    """Write `output` from the checkpoint files of `source`, plus (code=True) the model code and a
+    complete `auto_map`, plus `card` (a `ModelCard` or its text) as README.md; returns `output`.
+
+    code=False writes a checkpoint folder (config.json without `auto_map`). A source that holds
+    generated files (README.md, model code) is refused unless `replace_generated` (e.g. a training
+    run's Hub-ready folder, whose copies are replaced by the package's code). An existing `output` is
+    refused unless `overwrite`; it is then replaced as a whole.
     """
-    model_type = model.config.model_type
-    os.makedirs(folder, exist_ok=True)
-    model.config.auto_map = dict(AUTO_MAPS[model_type])
-    model.save_pretrained(folder)
-    if preprocessor is not None:
-        if hasattr(preprocessor, "convert_tokens_to_ids"):
-            from mimo_hf.data.tokenization import save_tokenizer
+    source, output = Path(source), Path(output)
+    model_type = model_type_of(source)
+    stale = generated_files(source)
+    if stale and not replace_generated:
+        raise ValueError(f"{source} holds {stale}: a checkpoint folder has no card or model code (the export adds "
+                         f"them from {CODE_ROOT / model_type} and the push config's template); remove them")
+    if output.resolve() == source.resolve():
+        raise ValueError(f"export_folder writes a new folder; {output} is its own source")
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise FileExistsError(f"{output} exists and is not empty; choose a new output folder")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))  # same file system: rename
+    try:
+        for name in checkpoint_files(source):
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / name, staging / name)
+        config = json.loads((source / "config.json").read_text())
+        config.pop("auto_map", None)
+        if code:
+            config["auto_map"] = dict(AUTO_MAPS[model_type])
+            for name in MODEL_CODE_FILES[model_type]:
+                shutil.copyfile(CODE_ROOT / model_type / name, staging / name)
+        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        if card is not None:
+            (staging / CARD).write_text(str(card), encoding="utf-8")
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output
 
-            save_tokenizer(preprocessor, folder)
-        else:
-            preprocessor.save_pretrained(folder)
-    missing = [name for name in ("config.json", "model.safetensors", *MODEL_CODE_FILES[model_type])
-               if not os.path.exists(os.path.join(folder, name))]
-    if missing:
-        raise RuntimeError(f"Hub folder {folder} is incomplete, missing: {missing}")
+
+def save_hub_folder(model, folder, preprocessor=None, code=True, overwrite=False):
+    """Write `model` (and its image processor or tokenizer) as a Hub-ready folder (code=False: a
+    checkpoint folder): `from_pretrained(folder, trust_remote_code=True)` and `pipeline` load it alone.
+    Tokenizers are saved loadable by transformers 4.x and 5.x. An existing non-empty `folder` is
+    refused unless `overwrite` (a training run replacing its own export)."""
+    with tempfile.TemporaryDirectory(prefix="mimo-hf-save-") as tmp:
+        model.save_pretrained(tmp)
+        if preprocessor is not None:
+            if hasattr(preprocessor, "convert_tokens_to_ids"):
+                from mimo_hf.data.tokenization import save_tokenizer
+
+                save_tokenizer(preprocessor, tmp)
+            else:
+                preprocessor.save_pretrained(tmp)
+        export_folder(tmp, folder, code=code, replace_generated=True, overwrite=overwrite)
     return folder
 
 
-def sync_model_code(folder, check=False):
-    """Make the folder's copies of the model code equal the package's; returns the names that differed.
+def assemble(push, output):
+    """The Hub folder of a push config in `output`: the checkpoint folder, the model code and the
+    card rendered from the push config's template. What `push_to_hub.py` uploads and its dry run shows."""
+    from mimo_hf.hub.cards import render_card
 
-    A Hub-ready folder carries its own copy of the code (it runs as remote code without mimo_hf);
-    after a change to mimo_hf/<architecture>/ this refreshes the copies (`check=True`: only report).
-    """
-    folder = Path(folder)
-    model_type = json.loads((folder / "config.json").read_text())["model_type"]
-    package = Path(__file__).parents[1] / "models" / model_type
-    stale = [name for name in MODEL_CODE_FILES[model_type]
-             if not (folder / name).is_file() or (folder / name).read_bytes() != (package / name).read_bytes()]
-    if not check:
-        for name in stale:
-            shutil.copyfile(package / name, folder / name)
-    return stale
+    return export_folder(push.folder_path, output, code=True, card=render_card(push))

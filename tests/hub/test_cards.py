@@ -212,7 +212,7 @@ def test_lra_image_quickstart_pixels_are_the_training_pixels():
     import torch
     from PIL import Image
 
-    from mimo_hf.data.lra import rgb_to_grayscale
+    from mimo_hf.data.images import rgb_to_grayscale
     from mimo_hf.hub.cards import CIFAR10_SAMPLE
 
     push = next(push for push in MIMOFORMER if _pipeline_tag(push) == NO_PIPELINE)

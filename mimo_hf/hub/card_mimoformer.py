@@ -1,0 +1,179 @@
+"""The MIMOFormer card's parts (Long Range Arena sequence classification; the Performer baseline too)."""
+
+from mimo_hf.data.listops import LISTOPS_PRESETS
+from mimo_hf.hub.cards import NO_PIPELINE, Architecture, CardParts, baseline_row, operating_point_results, percent
+from mimo_hf.settings import grid_text
+
+# The MIMOFormer results JSON (scripts/evaluate_mimoformer.py) holds `task`, `dataset`, `split`,
+# `num_examples`, `sequence_length`, `results: [{grid, inputs_per_group, accuracy, sequences_per_s?,
+# speedup_vs_baseline?}]`, `baseline: {model, accuracy, sequences_per_s?}` (None for the Performer),
+# `hardware` (where the accuracies were measured, with `gpu` when on a GPU), `command`, and, once the
+# throughput was timed, `throughput_hardware`, `throughput_batch_size`, `throughput_command`.
+
+VARIANTS = {"performer": "Performer baseline", "softmax": "softmax Transformer baseline",
+            "mimo_att": "MIMOFormer att.", "mimo_att_mlp": "MIMOFormer att.+MLP"}
+LRA_TITLES = {"image": "LRA Image", "text": "LRA Text"}
+# Widget examples, also the quickstart's input (one short input keeps the offline test fast).
+# ListOps: prefix expressions, tokens separated by spaces, "]" closes an operator; label = the value.
+LISTOPS_EXAMPLES = [("[MAX 2 9 [MIN 4 7 ] 0 ]", "MAX(2, 9, MIN(4, 7), 0) = 9"),
+                    ("[SM 3 [MED 1 5 8 ] 6 ]", "SM = (3 + MED(1, 5, 8) + 6) mod 10 = 4")]
+TEXT_EXAMPLES = [("A warm, funny and beautifully acted film. I loved every minute of it.", "a positive review"),
+                 ("Dull, predictable and far too long. I wanted my two hours back.", "a negative review")]
+# The zoo (scripts/reproduce_mimoformer_zoo.sh) ran every task setting at once on one GPU, in two
+# wall-clock-limited segments: a first run with MAX_MINUTES=5.5, then RESUME=1 with the budget that
+# training_args.json records. The first budget is not stored in the folders (training_args.json holds
+# the arguments of the last segment), so it is recorded here; cards use it only when
+# metrics_history.json shows a resumed run.
+ZOO_TASKS = "listops-cpu image listops text"
+ZOO_FIRST_BUDGET_MINUTES = 5.5
+
+
+def listops_setting(dataset):
+    """The `LISTOPS_PRESETS` key named by a ListOps results `dataset` ("... --preset cpu)"), or None."""
+    for key in LISTOPS_PRESETS:
+        if f"--preset {key}" in dataset:
+            return key
+    return None
+
+
+def training_segments(history):
+    """The runs of a (possibly resumed) training: [{first_step, last_step, minutes, stopped_by}]. A
+    resumed run restarts its wall clock, so a drop in `minutes` starts a new segment."""
+    segments = []
+    for entry in history:
+        if not segments or entry["minutes"] < segments[-1]["minutes"]:
+            segments.append({"first_step": entry["step"], "last_step": entry["step"], "minutes": entry["minutes"],
+                             "stopped_by": None})
+        segment = segments[-1]
+        segment.update(last_step=entry["step"], minutes=entry["minutes"], stopped_by=entry.get("stopped_by"))
+    return segments
+
+
+def _training_story(ctx):
+    """Steps reached, wall-clock segments and the best checkpoint, all from metrics_history.json."""
+    args, history = ctx.training_args, ctx.history
+    if not history:
+        return None
+    segments = training_segments(history)
+    best = [entry for entry in history if entry.get("best")]
+    best = best[-1] if best else history[-1]
+    val_key = next(key for key in best if key.startswith("val_accuracy@"))
+    final = history[-1]
+    return dict(
+        segments=segments,
+        resumed=len(segments) > 1,
+        first_budget=ZOO_FIRST_BUDGET_MINUTES if len(segments) > 1 else args.get("max_minutes"),
+        last_budget=args.get("max_minutes"),
+        final_step=final["step"],
+        max_steps=args["max_steps"],
+        completed=final["step"] >= args["max_steps"],
+        percent=round(100 * final["step"] / args["max_steps"]),
+        final_lr=final["lr"],
+        best_step=best["step"],
+        best_grid=val_key.split("@")[1],
+        best_validation=percent(best[val_key]),
+        validation_count=best.get(f"val_count@{val_key.split('@')[1]}"),
+        eval_every=args.get("eval_every"),
+    )
+
+
+def _zoo_commands(story, args):
+    first = f'TASKS="{ZOO_TASKS}" MAX_MINUTES={story["first_budget"]} THROUGHPUT=0 bash scripts/reproduce_mimoformer_zoo.sh'
+    if not story["resumed"]:
+        return [first]
+    return [first, f'TASKS="{ZOO_TASKS}" MAX_MINUTES={args["max_minutes"]} RESUME=1 THROUGHPUT=0 '
+                   "bash scripts/reproduce_mimoformer_zoo.sh"]
+
+
+def mimoformer_card_parts(ctx):
+    """Card parts of a MIMOFormer (or Performer baseline) LRA sequence classifier."""
+    from mimo_hf.training.recipes import LRA_RECIPES, MIMOFormerRecipe
+
+    config, results, args = ctx.config, ctx.results, ctx.training_args
+    task = results["task"]
+    setting = listops_setting(results["dataset"]) if task == "listops" else None
+    if task == "listops" and setting is None:
+        raise ValueError(f"{ctx.push.results_path}: ListOps dataset {results['dataset']!r} names no known "
+                         f"--preset ({sorted(LISTOPS_PRESETS)})")
+    task_title = LISTOPS_PRESETS[setting].title if setting else LRA_TITLES[task]
+    has_tokenizer = (ctx.folder / "tokenizer.json").is_file()
+    # Pipeline tag: a folder with a tokenizer is a text classifier ("text-classification" pipeline and
+    # widget work on it). LRA Image takes 1024 grayscale pixel ids, not text and not images:
+    # "image-classification" would promise an image processor the folder does not have, and leaving the
+    # tag out lets the Hub infer "text-classification" from the architecture name, which fails without a
+    # tokenizer. "other" is the Hub's tag for exactly this (no widget, no hosted inference). The
+    # model-index still says what was measured: image classification on CIFAR-10.
+    pipeline_tag = "text-classification" if has_tokenizer else NO_PIPELINE
+    task_type = "text-classification" if has_tokenizer else "image-classification"
+    grid = (config["mimo_m"], config["mimo_n"])
+    trained = [grid_text(g) for g in (config.get("trained_grids") or [grid])]
+    baseline_info = baseline_row(ctx)
+    rows = [dict(grid=row["grid"], inputs=row["inputs_per_group"], accuracy=percent(row["accuracy"]),
+                 sequences_per_s=row.get("sequences_per_s"), speedup=row.get("speedup_vs_baseline"),
+                 trained=row["grid"] in trained)
+            for row in results["results"]]
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    if task == "listops":
+        examples = LISTOPS_EXAMPLES
+    elif task == "text":
+        examples = TEXT_EXAMPLES
+    else:
+        examples = []
+    story = _training_story(ctx)
+    rows_at = {row["grid"]: row for row in rows}
+    variables = dict(
+        title=ctx.push.repo_name,
+        variant=VARIANTS[config["attention_type"]],
+        attention_type=config["attention_type"],
+        is_baseline=config["attention_type"] in ("performer", "softmax"),
+        grid=grid_text(grid),
+        mimo_m=grid[0],
+        mimo_n=grid[1],
+        group_size=grid[0] * grid[1],
+        trained_grids=trained,
+        grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows],
+        rows=rows,
+        full_row=rows_at.get(grid_text(grid)),
+        single_row=rows_at.get("1x1"),
+        baseline=baseline_info,
+        task=task,
+        task_title=task_title,
+        recipe_steps=LRA_RECIPES[task]["max_steps"],
+        listops=LISTOPS_PRESETS.get(setting),
+        listops_preset=setting,
+        dataset_id=results["dataset"],
+        split=results["split"],
+        num_examples=results["num_examples"],
+        sequence_length=results["sequence_length"],
+        num_labels=len(labels),
+        labels=labels,
+        chance=percent(1 / len(labels)),
+        hardware=results["hardware"],
+        eval_command=results["command"],
+        has_throughput=all(row["sequences_per_s"] is not None for row in rows),
+        throughput_hardware=results.get("throughput_hardware"),
+        throughput_batch_size=results.get("throughput_batch_size"),
+        throughput_command=results.get("throughput_command"),
+        plot="accuracy_throughput.png" if (ctx.folder / "accuracy_throughput.png").is_file() else None,
+        has_tokenizer=has_tokenizer,
+        example=examples[0][0] if examples else None,
+        config=config,
+        args=args,
+        train_command=MIMOFormerRecipe.from_record(args).command() if args else None,
+        story=story,
+        zoo_commands=_zoo_commands(story, args) if story and args else [],
+    )
+    dataset_name = f"{task_title} ({results['dataset']})" if task in LRA_TITLES else task_title
+    return CardParts(
+        pipeline_tag=pipeline_tag,
+        eval_results=operating_point_results(ctx, task_type, f"{task_title} classification", dataset_name),
+        tags=["mimoformer", "favor-plus", "long-range-arena"],
+        widget=[{"text": text, "example_title": title} for text, title in examples],
+        variables=variables,
+    )
+
+
+# model_type (config.json) -> its card.
+
+
+ARCHITECTURE = Architecture(card_parts=mimoformer_card_parts)
