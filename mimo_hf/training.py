@@ -150,6 +150,21 @@ def build_arg_parser():
     return p
 
 
+def training_loss(model, raw_model, pixel_values, targets, k, binding_coef, isometry_coef):
+    """(model output, loss) of one training step: cross-entropy + binding and isometry regularisers.
+
+    `model` may be wrapped (DDP); the regularisers read the weights of the unwrapped `raw_model`.
+    Also what `scripts/benchmark_throughput.py --mode train` times.
+    """
+    out = model(pixel_values=pixel_values, labels=targets, num_superpositions=k)
+    loss = out.loss
+    if binding_coef:
+        loss = loss + binding_coef * raw_model.binding_regularization()
+    if isometry_coef:
+        loss = loss + isometry_coef * raw_model.isometry_regularization()
+    return out, loss
+
+
 def parse_args(argv=None):
     """Parse the command line and fill every optimisation flag left unset from its --preset."""
     return apply_preset(build_arg_parser().parse_args(argv))
@@ -265,12 +280,7 @@ def train(args):
                     x, targets = mixup(x, labels, num_labels, args.mixup_alpha, shared_rng, generator)
                     targets = smooth_targets(targets, args.label_smoothing)
                     x = x.contiguous(memory_format=memory_format)
-                    out = model(pixel_values=x, labels=targets, num_superpositions=k)
-                    loss = out.loss
-                    if args.binding_coef:
-                        loss = loss + args.binding_coef * raw_model.binding_regularization()
-                    if args.isometry_coef:
-                        loss = loss + args.isometry_coef * raw_model.isometry_regularization()
+                    out, loss = training_loss(model, raw_model, x, targets, k, args.binding_coef, args.isometry_coef)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         norm = float(accelerator.clip_grad_norm_(model.parameters(), float("inf")))
