@@ -25,7 +25,7 @@ PRESETS = {
                   mixup_alpha=1.0, label_smoothing=0.0, ema_decay=0.0, bn_momentum=0.1, alternating_flip=False),
     # Architecture-agnostic tricks of fast CIFAR training (airbench, Page's ResNet-9), for tens of epochs.
     "fast": dict(lr_schedule="triangular", lr=0.2, pct_start=0.25, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                 mixup_alpha=0.0, label_smoothing=0.2, ema_decay=0.999, bn_momentum=0.4, alternating_flip=True),
+                 mixup_alpha=0.0, label_smoothing=0.2, ema_decay=0.998, bn_momentum=0.4, alternating_flip=True),
 }
 
 

@@ -22,6 +22,7 @@ epoch ends, so a run resumed from a checkpoint continues exactly as if it had ne
 import argparse
 import math
 import os
+import time
 
 import numpy as np
 import torch
@@ -267,6 +268,7 @@ def train(args):
         shared_rng, generator = epoch_generators(args.seed, epoch, accelerator.process_index)
         augment = TrainTransform(mean=mean, std=std, padding=4, generator=generator)
         model.train()
+        started = time.perf_counter()
         loss_sum, seen, accepted_norms, skipped = 0.0, 0, [], 0
         bar = tqdm(total=n * len(train_dl), desc=f"epoch {epoch + 1}/{args.epochs}", disable=not accelerator.is_local_main_process)
         for data_pass in range(n):
@@ -302,7 +304,8 @@ def train(args):
             state.prev_grad_norm = float(np.mean(accepted_norms))
 
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": scheduler.get_last_lr()[0],
-                  "skipped_steps": skipped, "grad_norm_mean": state.prev_grad_norm}
+                  "skipped_steps": skipped, "grad_norm_mean": state.prev_grad_norm,
+                  "train_seconds": round(time.perf_counter() - started, 1)}
         if ema is not None:  # the raw weights too, so the history shows what the average adds
             raw = evaluate_operating_points(model, val_dl, eval_points, accelerator, metric, mean=mean, std=std)
             record.update({f"raw_val_accuracy@k{k}": r["accuracy"] for k, r in raw.items()})
