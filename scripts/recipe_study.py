@@ -17,10 +17,9 @@ with --output also writes it as JSON rows.
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from mimo_hf.run_queue import QueuedRun, run_queue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,31 +56,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def command(name, args):
-    """The train_mimoconv.py command line of one study run."""
-    run_dir = Path(args.runs_dir) / name
-    cmd = [sys.executable, str(ROOT / "scripts" / "train_mimoconv.py"), "--data-dir", args.data_dir, *TRUNK,
-           *VARIANTS[name][1], "--epochs", str(args.epochs), "--seed", str(args.seed),
-           "--num-threads", str(args.num_threads), "--output-dir", str(run_dir)]
-    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("epoch_*")):
-        cmd += ["--resume", "latest"]
-    return cmd
+def queued_run(name, args):
+    """The train_mimoconv.py run of one study variant."""
+    flags = ["--data-dir", args.data_dir, *TRUNK, *VARIANTS[name][1], "--epochs", str(args.epochs),
+             "--seed", str(args.seed), "--num-threads", str(args.num_threads)]
+    return QueuedRun(name, str(ROOT / "scripts" / "train_mimoconv.py"), flags, str(Path(args.runs_dir) / name))
 
 
 def run_all(args):
-    names = args.only or list(VARIANTS)
-    for name in names:
-        run_dir = Path(args.runs_dir) / name
-        if (run_dir / "hub" / "metrics_history.json").is_file():
-            print(f"[{name}] finished earlier: skipped", flush=True)
-            continue
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = command(name, args)
-        print(f"[{name}] {' '.join(cmd)}", flush=True)
-        with open(run_dir.with_suffix(".log"), "a") as log:
-            result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        if result.returncode:
-            sys.exit(f"[{name}] failed with exit code {result.returncode}; see {run_dir.with_suffix('.log')}")
+    run_queue([queued_run(name, args) for name in args.only or list(VARIANTS)])
 
 
 def summarize(args):
