@@ -40,7 +40,7 @@ from mimo_hf.evaluation.throughput import (
     prepare_for_inference,
     time_interleaved,
 )
-from mimo_hf.training.mimoformer import parse_grid
+from mimo_hf.settings import parse_grid
 
 
 def parse_args(argv=None):
@@ -75,7 +75,17 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per model before timing (default: 3)")
     p.add_argument("--repeats", type=int, default=15, help="timed interleaved rounds; the median is reported (default: 15)")
-    p.add_argument("--channels-last", action="store_true", help="run every model and the input in channels-last layout")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="run every model and the input in channels-last layout (default: off for inference, on for "
+                   "--mode train, as train_mimoconv.py does)")
+    p.add_argument("--mode", choices=["inference", "train"], default="inference",
+                   help="MIMOConv: time inference calls, or training steps (forward + backward + SGD, the recipe's loss "
+                   "and regularisers) on --train-bundles bundles per step")
+    t = p.add_argument_group("MIMOConv --mode train")
+    t.add_argument("--train-bundles", type=int, default=128,
+                   help="bundles per training step: the recipe's batch (128); a step of N-capacity MIMOConv sees 128 * N images")
+    t.add_argument("--tune-cpu-allocator", action=argparse.BooleanOptionalAction, default=True,
+                   help="tune glibc's allocator as train_mimoconv.py does (process-wide: affects every row)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and input (default: 0)")
     p.add_argument("--runtime", nargs="+", choices=["torch", "onnxruntime", "openvino"], default=["torch"],
                    help="MIMOConv: runtimes to time side by side (default: torch); non-torch runtimes run ONNX exports")
@@ -147,6 +157,11 @@ def main(argv=None):
         rows = main_mimoformer(args)
         _write(rows, args.output)
         return rows
+    if args.mode == "train":
+        rows = main_train(args)
+        _write(rows, args.output)
+        return rows
+    args.channels_last = bool(args.channels_last)
     entries = [("baseline", build(args, 1, baseline=True), 1)]
     descriptions = {"baseline": {"model": f"WRN-{args.depth}-{args.width}", "capacity": 1, "operating_point": 1,
                                  "binding": "none", "initial_width": args.baseline_initial_width, "activation": "relu"}}
@@ -236,6 +251,83 @@ def main_deploy(args, entries, descriptions, batch):
         ratio = "-" if r["ratio_to_baseline"] is None else f"{r['ratio_to_baseline']:.2f}x"
         print(f"| {r['model']} | {r['capacity']} | {r['operating_point']} | {r['runtime']} | {r['precision']} | "
               f"{r['images_per_s']:.1f} | {ratio} | {r['ratio_to_baseline_same_runtime']:.2f}x |")
+    return rows
+
+
+def train_step(model, k, bundles, channels_last, regularised, seed):
+    """A training-step closure at operating point k: forward + backward + SGD on `bundles * k` images,
+    the loss of train_mimoconv.py (smoothed soft targets; binding + isometry regularisers for MIMOConv)."""
+    from mimo_hf.training.fast_training import smooth_targets
+    from mimo_hf.training.mimoconv import parameter_groups, training_loss
+
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.train().to(memory_format=fmt)
+    optimizer = torch.optim.SGD(parameter_groups(model, 5e-4), lr=0.01, momentum=0.9, nesterov=True)
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randn(bundles * k, model.config.num_channels, model.config.image_size, model.config.image_size,
+                         generator=gen).contiguous(memory_format=fmt)
+    labels = torch.randint(0, model.config.num_labels, (bundles * k,), generator=gen)
+    targets = smooth_targets(torch.nn.functional.one_hot(labels, model.config.num_labels).float(), 0.2)
+    coefs = (0.1, 1e-4) if regularised else (0.0, 0.0)
+
+    def step():
+        _, loss = training_loss(model, model, images, targets, k, *coefs)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step, bundles * k
+
+
+def main_train(args):
+    """--mode train: training steps of the baseline and each MIMOConv, timed side by side."""
+    from mimo_hf.evaluation.throughput import macs_of_call, time_steps_interleaved
+    from mimo_hf.training.fast_training import tune_cpu_allocator
+
+    channels_last = True if args.channels_last is None else args.channels_last
+    tuned = args.tune_cpu_allocator and tune_cpu_allocator()
+    base = {"model": f"WRN-{args.depth}-{args.width}", "capacity": 1, "operating_point": 1, "binding": "none",
+            "initial_width": args.baseline_initial_width, "activation": "relu"}
+    specs = [("baseline", build(args, 1, baseline=True), 1, channels_last, False, base)]
+    # The same baseline as a plain fp32 step (contiguous layout): the tuned baseline must be no slower.
+    specs.append(("baseline-plain", build(args, 1, baseline=True), 1, False, False, {**base, "plain": True}))
+    points = [(n, n) for n in args.num_superpositions]
+    if args.dynamic_capacity is not None:
+        points += [(args.dynamic_capacity, k) for k in MIMOConvConfig(num_superpositions=args.dynamic_capacity).operating_points
+                   if (args.dynamic_capacity, k) not in points]
+    for n, k in points:
+        specs.append((f"mimoconv-n{n}" + (f"-k{k}" if k != n else ""), build(args, n), k, channels_last, True,
+                      {"model": f"MIMOConv-{args.depth}-{args.width}", "capacity": n, "operating_point": k,
+                       "binding": args.binding, "initial_width": args.initial_width, "activation": args.activation}))
+    steps, images, layouts = {}, {}, {}
+    for name, model, k, layout, regularised, _ in specs:
+        steps[name], images[name] = train_step(model, k, args.train_bundles, layout, regularised, args.seed)
+        layouts[name] = layout
+    with tqdm(total=args.repeats, desc="timing training steps", file=sys.stderr) as bar:
+        timings = time_steps_interleaved(steps, warmup=args.warmup, repeats=args.repeats, progress=bar)
+    macs = {name: macs_of_call(step) / images[name] for name, step in steps.items()}  # forward + backward
+    machine = machine_description()
+    base_ips = images["baseline"] / timings["baseline"]["median_s"]
+    rows = []
+    for name, _, _, _, _, description in specs:
+        ips = images[name] / timings[name]["median_s"]
+        mac_ratio = macs["baseline"] / macs[name]
+        rows.append({"name": name, "mode": "train", **description, "depth": args.depth, "width": args.width,
+                     "bundles_per_step": args.train_bundles, "images_per_step": images[name],
+                     "channels_last": layouts[name], "cpu_allocator_tuned": bool(tuned), "precision": "fp32",
+                     "images_per_s": round(ips, 1), "ratio_to_baseline": round(ips / base_ips, 3),
+                     "gmacs_per_image": round(macs[name] / 1e9, 4), "mac_ratio_to_baseline": round(mac_ratio, 3),
+                     "fraction_of_mac_ratio": round(ips / base_ips / mac_ratio, 3),
+                     "median_s": timings[name]["median_s"], "repeats": args.repeats, **machine})
+    print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, training steps of "
+          f"{args.train_bundles} bundles, fp32, allocator {'tuned' if tuned else 'default'}")
+    print("| model | N | k | layout | images/s | vs baseline | GMACs/image (fwd+bwd) | ideal ratio by MACs | share of ideal |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']}{' (plain)' if r.get('plain') else ''} | {r['capacity']} | {r['operating_point']} | "
+              f"{'channels-last' if r['channels_last'] else 'contiguous'} | {r['images_per_s']:.1f} | "
+              f"{r['ratio_to_baseline']:.2f}x | {r['gmacs_per_image']:.3f} | {r['mac_ratio_to_baseline']:.2f}x | "
+              f"{r['fraction_of_mac_ratio']:.2f} |")
     return rows
 
 

@@ -92,3 +92,29 @@ def macs_per_image(model, batch, point):
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         _run(model, batch, point)
     return counter.get_total_flops() / 2 / batch_size_of(batch)
+
+
+def time_steps_interleaved(steps, warmup=2, repeats=10, progress=None):
+    """Seconds per call of each zero-argument callable in {name: step}, the median over `repeats`
+    interleaved rounds (each step once per round, in turn). Returns {name: {"median_s", "all_s"}}."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+        if progress is not None:
+            progress.update(1)
+    return {name: {"median_s": statistics.median(ts), "all_s": ts} for name, ts in times.items()}
+
+
+def macs_of_call(fn):
+    """Multiply-accumulates of one call of `fn` (forward and backward alike), from torch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 2

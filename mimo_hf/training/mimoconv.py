@@ -20,6 +20,7 @@ epoch ends, so a run resumed from a checkpoint continues exactly as if it had ne
 """
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,21 @@ def choose_operating_point(capacity, full_capacity_prob, low_k, shared_rng):
     if full_capacity_prob >= 1.0 or shared_rng.random() < full_capacity_prob:
         return capacity
     return low_k
+
+
+def training_loss(model, raw_model, pixel_values, targets, k, binding_coef, isometry_coef):
+    """(model output, loss) of one training step: cross-entropy + binding and isometry regularisers.
+
+    `model` may be wrapped (DDP); the regularisers read the weights of the unwrapped `raw_model`.
+    Also what `scripts/benchmark_throughput.py --mode train` times.
+    """
+    out = model(pixel_values=pixel_values, labels=targets, num_superpositions=k)
+    loss = out.loss
+    if binding_coef:
+        loss = loss + binding_coef * raw_model.binding_regularization()
+    if isometry_coef:
+        loss = loss + isometry_coef * raw_model.isometry_regularization()
+    return out, loss
 
 
 @dataclass
@@ -168,6 +184,7 @@ class MIMOConvLoop:
         shared_rng, generator = epoch_generators(r.seed, epoch, accelerator.process_index)
         augment = TrainTransform(mean=self.data.mean, std=self.data.std, padding=4, generator=generator)
         self.model.train()
+        started = time.perf_counter()
         totals = {"loss": 0.0, "seen": 0, "accepted": [], "skipped": 0}
         bar = tqdm(total=n * len(self.train_dl), desc=f"epoch {epoch + 1}/{r.epochs}",
                    disable=not accelerator.is_local_main_process)
@@ -186,7 +203,7 @@ class MIMOConvLoop:
             state.prev_grad_norm = float(np.mean(totals["accepted"]))
         return {"epoch": epoch + 1, "train_loss": totals["loss"] / max(totals["seen"], 1),
                 "lr": self.scheduler.get_last_lr()[0], "skipped_steps": totals["skipped"],
-                "grad_norm_mean": state.prev_grad_norm}
+                "grad_norm_mean": state.prev_grad_norm, "train_seconds": round(time.perf_counter() - started, 1)}
 
     def step(self, batch, k, data_pass, augment, shared_rng, generator, totals):
         """One optimizer step (under gradient accumulation, one micro-step); returns the batch's loss."""
@@ -197,13 +214,8 @@ class MIMOConvLoop:
             x = augment(batch["pixel_values"], flip=flips)
             x, targets = mixup(x, batch["labels"], raw.config.num_labels, r.mixup_alpha, shared_rng, generator)
             targets = smooth_targets(targets, r.label_smoothing)
-            out = self.model(pixel_values=x.contiguous(memory_format=self.memory_format), labels=targets,
-                             num_superpositions=k)
-            loss = out.loss
-            if r.binding_coef:
-                loss = loss + r.binding_coef * raw.binding_regularization()
-            if r.isometry_coef:
-                loss = loss + r.isometry_coef * raw.isometry_regularization()
+            x = x.contiguous(memory_format=self.memory_format)
+            out, loss = training_loss(self.model, raw, x, targets, k, r.binding_coef, r.isometry_coef)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 norm = float(accelerator.clip_grad_norm_(self.model.parameters(), float("inf")))
