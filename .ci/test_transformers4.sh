@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The transformers 4.x leg: the zoo's Hub-ready folders must load on transformers 4.57 with its
-# huggingface_hub (<1.0) and tokenizers, not only on the 5.x of the main environment.
+# The transformers 4.x leg: the zoo's Hub folders (assembled from zoo/ as push_to_hub.py would) must load
+# on transformers 4.57 with its huggingface_hub (<1.0) and tokenizers, not only on the 5.x of the main
+# environment, and so must the zoo/ folders themselves with the package (the repository on the path).
 #
 # It builds a small venv (build/venv-transformers4, kept for reruns) holding only the 4.x pins (.ci/requirements-transformers4.txt) and
 # reuses everything else (torch, numpy, pillow, safetensors, pytest) from the main environment through
@@ -32,7 +33,8 @@ print(f"transformers {transformers.__version__}, huggingface_hub {huggingface_hu
 assert transformers.__version__.startswith("4.57."), transformers.__version__'
 echo "transformers-4 environment ready in $((SECONDS - start)) s"
 
-# --noconftest: tests/conftest.py imports mimo_hf, which this leg does not need (the folders must
-# load without it). The loading tests are self-contained; run from the repo root for pyproject.toml.
+# --noconftest: the loading tests are self-contained (no shared fixtures). The parent process assembles
+# the Hub folders with the repository's mimo_hf (`python -m pytest` from the repo root puts it on the
+# path); the child that loads them blocks mimo_hf. Run from the repo root for pyproject.toml.
 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "$venv/bin/python" -m pytest --noconftest -p no:cacheprovider -q \
-    tests/test_hub_loading.py "$@"   # last: CI reads pytest's closing line
+    tests/hub/test_hub_loading.py "$@"   # last: CI reads pytest's closing line

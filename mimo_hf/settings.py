@@ -103,15 +103,17 @@ def record(settings):
     return out
 
 
-def command_line(cls, values, script):
+def command_line(cls, values, script, implied=None):
     """`python <script> ...`: every flag whose value in `values` (a record) differs from its default,
-    in parser order, so that parsing the command gives back exactly these values."""
+    in parser order, so that parsing the command gives back exactly these values. `implied`: values
+    the parsed settings get anyway (e.g. from a preset), left out like defaults."""
     words = ["python", script]
+    implied = implied or {}
     for field in ordered_fields(cls):
         if field.name not in values:
             continue
         value, required = values[field.name], field.metadata["argparse"].get("required", False)
-        if value == _default(field) and not required:
+        if value == implied.get(field.name, _default(field)) and not required:
             continue
         if field.metadata["argparse"].get("action") is argparse.BooleanOptionalAction:
             words.append(flag_name(field) if value else "--no-" + flag_name(field)[2:])
@@ -136,3 +138,11 @@ def parse_grid(text):
 def grid_text(grid):
     """(m, n) -> "MxN"."""
     return f"{grid[0]}x{grid[1]}"
+
+
+def grid_flag(text):
+    """`parse_grid` as an argparse type: a bad grid is a usage error naming the expected form."""
+    try:
+        return parse_grid(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

@@ -20,21 +20,9 @@ import argparse
 import os
 import sys
 
-from mimo_hf.convert import mimoformer as conversion_mimoformer
-from mimo_hf.convert.mimoconv import (
-    convert_reference_checkpoint,
-    load_reference_state_dict,
-    make_reference_config,
-    whole_number,
-)
-
-ARCHITECTURES = ("mimoconv", "mimoformer")
-# Flags of one architecture only (argparse destinations), to refuse them for the other.
-MIMOCONV_ONLY = ("dataset", "depth", "width", "initial_width", "binding", "num_superpositions", "activation",
-                 "skip_init", "num_channels", "image_size")
-MIMOFORMER_ONLY = ("task", "attention_type", "mimo_m", "mimo_n", "vocab_size", "max_position_embeddings", "hidden_size",
-                   "num_attention_heads", "head_dim", "intermediate_size", "num_hidden_layers", "num_random_features",
-                   "pooling")
+from mimo_hf.convert import ARCHITECTURES, MIMOCONV_ONLY, MIMOFORMER_ONLY, convert_checkpoint
+from mimo_hf.convert.common import whole_number
+from mimo_hf.convert.mimoformer import TASKS
 
 
 def positive_number(text):
@@ -85,7 +73,7 @@ def parse_args(argv=None):
         "(R, D_h)), vocabulary, width and positions (embeddings; none stored: sinusoidal), heads (W_q rows / head "
         "size), MLP size, layers (transformer_{i} blocks), classifier size and labels, dual encoder (head input 4d).",
     )
-    former.add_argument("--task", choices=conversion_mimoformer.TASKS,
+    former.add_argument("--task", choices=TASKS,
                         help="LRA task: picks the shipped tokenizer (listops: word-level; text, retrieval: byte-level; "
                         "image, pathfinder: none, pixels are token ids) and the label names; retrieval <=> dual "
                         "encoder (default: no tokenizer, labels LABEL_i)")
@@ -120,9 +108,8 @@ def main(argv=None):
     given = ["--" + name.replace("_", "-") for name in wrong if getattr(args, name) is not None]
     if given:
         parser.error(f"{', '.join(given)} do(es) not apply to --architecture {args.architecture}")
-    convert = convert_mimoformer if args.architecture == "mimoformer" else convert_mimoconv
     try:
-        summary = convert(args)
+        summary = convert_checkpoint(vars(args))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -132,39 +119,6 @@ def main(argv=None):
     for name in sorted(os.listdir(args.output)):
         print(f"  {name} ({os.path.getsize(os.path.join(args.output, name)):,} bytes)")
     return 0
-
-
-def convert_mimoconv(args):
-    dataset = args.dataset or "cifar10"
-    overrides = {
-        "depth": args.depth, "width": args.width, "initial_width": args.initial_width, "binding": args.binding,
-        "num_superpositions": args.num_superpositions, "activation": args.activation, "skip_init": args.skip_init,
-        "num_labels": args.num_labels, "num_channels": args.num_channels, "image_size": args.image_size,
-    }
-    state_dict = load_reference_state_dict(args.checkpoint)
-    config = make_reference_config(state_dict, dataset, **overrides)
-    convert_reference_checkpoint(state_dict, args.output, config, dataset=dataset)
-    return (
-        f"depth={config.depth} width={config.width} initial_width={config.initial_width} "
-        f"binding={config.binding} N={config.num_superpositions} activation={config.activation} "
-        f"skip_init={config.skip_init} labels={config.num_labels} dataset={dataset}"
-    )
-
-
-def convert_mimoformer(args):
-    overrides = {name: getattr(args, name) for name in MIMOFORMER_ONLY if name != "task"}
-    overrides["num_labels"] = args.num_labels
-    state_dict = conversion_mimoformer.load_reference_state_dict(args.checkpoint)
-    config = conversion_mimoformer.make_reference_config(state_dict, args.task, **overrides)
-    conversion_mimoformer.convert_reference_checkpoint(state_dict, args.output, config, task=args.task)
-    layers = f"{config.num_hidden_layers}{' (tied)' if config.tie_layer_weights else ''}"
-    return (
-        f"attention_type={config.attention_type} grid={config.mimo_m}x{config.mimo_n} layers={layers} "
-        f"hidden_size={config.hidden_size} heads={config.num_attention_heads}x{config.head_dim} "
-        f"intermediate_size={config.intermediate_size} R={config.num_random_features} vocab_size={config.vocab_size} "
-        f"positions={config.max_position_embeddings} ({config.position_embedding_type}) pooling={config.pooling} "
-        f"labels={config.num_labels} dual_encoder={config.dual_encoder} task={args.task}"
-    )
 
 
 if __name__ == "__main__":

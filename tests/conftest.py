@@ -1,6 +1,7 @@
 """Shared test fixtures."""
 
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,3 +19,15 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def assembled_zoo(tmp_path_factory):
+    """{zoo folder name: its Hub folder}, assembled as push_to_hub.py would (checkpoint files, model code,
+    card): what a Hub user downloads."""
+    from mimo_hf.hub.export import assemble_all
+
+    return assemble_all(ROOT / "push_configs", tmp_path_factory.mktemp("assembled_zoo"))

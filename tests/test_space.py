@@ -219,6 +219,25 @@ def test_space_card_and_requirements():
                 assert provided.get(top.lower(), top.lower()) in requirements, (source.name, name)
 
 
+def test_a_checkpoint_folder_needs_the_package_and_says_so(monkeypatch):
+    """The checkout's zoo/ holds checkpoint folders without code: the app imports mimo_hf for them, and
+    without it names the two ways out instead of failing inside transformers."""
+    import importlib
+
+    spec = inference.with_task(inference.ModelSpec(str(ZOO / "mimoconv16-2-n2")))
+    assert inference.load_config(spec).model_type == "mimoconv"  # the package registered it
+    real = importlib.import_module
+
+    def no_mimo_hf(name, *args):
+        if name == "mimo_hf":
+            raise ImportError("not installed")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_mimo_hf)
+    with pytest.raises(ValueError, match="checkpoint folder without model code: install mimo-hf.*export_hub_folder"):
+        inference.load_config(spec)
+
+
 def test_discover_models_finds_tasks(tmp_path):
     text = _make_text_folder(tmp_path / "tiny-text")
     no_tokenizer = tmp_path / "no-tokenizer"
@@ -330,11 +349,18 @@ def _wait_until_up(url, proc, log, timeout=240):
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
+    """The app without mimo_hf, serving the zoo's Hub folders (assembled as push_to_hub.py would, each
+    named like its zoo folder), a Hub id from the offline cache and the tiny text folder."""
+    from mimo_hf.hub.export import assemble
+    from mimo_hf.hub.push_config import load_push_configs
+
     tmp = tmp_path_factory.mktemp("space")
     text_folder = _make_text_folder(tmp / "tiny-text")
+    exported = {push.folder_path.name: assemble(push, tmp / "exported" / push.folder_path.name)
+                for push in load_push_configs(REPO / "push_configs")}
     hub_cache = tmp / "hf_home" / "hub"
-    commit = prefill_hub_cache(ZOO / "mimoconv16-2-n4-dynamic", hub_cache, HUB_ID)
-    zoo = [str(p) for p in sorted(ZOO.iterdir()) if (p / "config.json").is_file()]
+    commit = prefill_hub_cache(exported["mimoconv16-2-n4-dynamic"], hub_cache, HUB_ID)
+    zoo = [str(exported[p.name]) for p in sorted(ZOO.iterdir()) if (p / "config.json").is_file()]
     models = zoo + [f"{HUB_ID}@{commit}", str(text_folder)]
     port = _free_port()
     env = {

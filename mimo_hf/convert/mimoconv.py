@@ -32,16 +32,14 @@ from collections.abc import Mapping
 
 import torch
 
-from mimo_hf.hub.export import save_hub_folder
+from mimo_hf.convert.common import check_fit, load_reference_state_dict, whole_number
 from mimo_hf.data.image_processing import dataset_stats, make_image_processor
+from mimo_hf.data.labels import BY_DATASET as DATASET_LABELS
+from mimo_hf.hub.export import save_hub_folder
 from mimo_hf.models.mimoconv.configuration_mimoconv import MIMOConvConfig
 from mimo_hf.models.mimoconv.modeling_mimoconv import MIMOConvForImageClassification
 
-# Class names of the datasets the authors trained on, in label order (cifar100 gets LABEL_i).
-DATASET_LABELS = {
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    "mnist": tuple(str(i) for i in range(10)),
-}
+# Class names of the datasets the authors trained on (data.labels; cifar100 gets LABEL_i).
 # The authors feed MNIST as 20x20 centre crops (their datasets.py); CIFAR images are 32x32.
 DATASET_IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "mnist": 20}
 
@@ -52,88 +50,9 @@ ARCHITECTURE_SETTINGS = (
 _BLOCK_KEY = re.compile(r"^layer(\d+)\.(\d+)\.")
 
 
-def _listing(items):
-    return ", ".join(items)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Loading
-# ---------------------------------------------------------------------------------------------------
-
-
-def load_reference_state_dict(path):
-    """Load the authors' state dict from ``path`` without running arbitrary pickled code.
-
-    Accepts a raw state dict or a training checkpoint ``{"model_state_dict": ..., ...}`` (what the
-    authors' training script saves). A ``module.`` prefix left by ``nn.DataParallel`` is stripped.
-    Raises ValueError naming the file when it is not a torch checkpoint, holds objects that are not
-    plain data (refused by ``weights_only`` loading), or is not a mapping of names to tensors.
-    """
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... depending on the damage
-        raise ValueError(
-            f"{path}: cannot be loaded as a PyTorch checkpoint with weights_only=True (a corrupt file, or one "
-            f"that pickles objects other than tensors and plain containers, which are refused for safety): "
-            f"{_load_failure_reason(exc)}"
-        ) from exc
-
-    if isinstance(obj, Mapping) and "model_state_dict" in obj:
-        obj = obj["model_state_dict"]
-    if not isinstance(obj, Mapping) or not obj:
-        raise ValueError(
-            f"{path}: expected a state dict (a non-empty mapping of names to tensors) or a dict with a "
-            f"'model_state_dict' entry, got {type(obj).__name__}"
-        )
-    bad = [str(key) for key, value in obj.items() if not isinstance(key, str) or not isinstance(value, torch.Tensor)]
-    if bad:
-        raise ValueError(f"{path}: not a state dict, these entries are not tensors: {_listing(bad)}")
-
-    state_dict = dict(obj)
-    if all(key.startswith("module.") for key in state_dict):
-        state_dict = {key[len("module."):]: value for key, value in state_dict.items()}
-    return state_dict
-
-
-def _load_failure_reason(exc):
-    """The informative sentence of torch's load error.
-
-    torch's weights_only message opens with generic advice (including "load with weights_only=False",
-    which we never do); the actual cause follows "WeightsUnpickler error:".
-    """
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        text = text.split(marker, 1)[1].split("Check the documentation", 1)[0]
-    sentence = " ".join(text.split()).split(". ")[0]
-    return sentence or type(exc).__name__
-
-
 # ---------------------------------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------------------------------
-
-
-def check_fit(description, unused, missing, mismatched, hint):
-    """Raise one ValueError listing every unused key, missing key and shape mismatch of a conversion."""
-    if not (missing or mismatched or unused):
-        return
-    lines = [f"the checkpoint does not fit {description}:"]
-    if unused:
-        lines.append(f"  unused checkpoint keys ({len(unused)}): {_listing(unused)}")
-    if missing:
-        lines.append(f"  missing keys ({len(missing)}): {_listing(missing)}")
-    if mismatched:
-        lines.append(f"  shape mismatches ({len(mismatched)}): {_listing(mismatched)}")
-    lines.append(f"  {hint}")
-    raise ValueError("\n".join(lines))
-
-
-def whole_number(value):
-    """16 * s channels -> s as an int when whole (the usual case), else as a float."""
-    return int(value) if float(value).is_integer() else value
 
 
 def infer_reference_config(state_dict):

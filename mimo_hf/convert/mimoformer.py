@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 import torch
 
-from mimo_hf.convert.mimoconv import _listing, check_fit, load_reference_state_dict
+from mimo_hf.convert.common import check_fit, listing, load_reference_state_dict
 from mimo_hf.hub.export import save_hub_folder
 from mimo_hf.models.mimoformer.configuration_mimoformer import MIMOFormerConfig
 from mimo_hf.models.mimoformer.modeling_mimoformer import (
@@ -334,7 +334,7 @@ def convert_reference_state_dict(state_dict, config):
         if key.endswith(("attention.bindings", "bindings_embedding")) and not bool((value.abs() == 1).all())
     )
     if not_bipolar:
-        warnings.warn(f"binding keys that are not all +-1: {_listing(not_bipolar)}; the authors draw them bipolar",
+        warnings.warn(f"binding keys that are not all +-1: {listing(not_bipolar)}; the authors draw them bipolar",
                       UserWarning, stacklevel=2)
     return converted
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
-from datasets import ClassLabel, Image, load_dataset
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,8 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
     data_dir: optional local folder of parquet shards named `{split}-*.parquet` in the Hub schema
       (e.g. `shared/data/cifar10`); without it the Hub id is loaded with `datasets.load_dataset`.
     """
+    from datasets import ClassLabel, Image, load_dataset
+
     info = dataset_info(dataset)
     if data_dir is None:
         hub_id = next(key for key, value in DATASETS.items() if value is info)

@@ -11,12 +11,7 @@ import time
 
 import torch
 
-
-def operating_point_kwargs(model, point):
-    """The forward() keyword that selects an operating point: k for MIMOConv, a grid for MIMOFormer."""
-    if getattr(model.config, "model_type", None) == "mimoformer":
-        return {"mimo_grid": point}
-    return {"num_superpositions": point}
+from mimo_hf.evaluation.accuracy import point_kwargs
 
 
 def model_inputs(model, batch):
@@ -30,7 +25,7 @@ def batch_size_of(batch):
 
 def _run(model, batch, point):
     with torch.inference_mode():
-        out = model(**model_inputs(model, batch), **operating_point_kwargs(model, point))
+        out = model(**model_inputs(model, batch), **point_kwargs(model.config, point))
     logits = out[0] if isinstance(out, tuple) else out.logits
     if logits.is_cuda:
         torch.cuda.synchronize(logits.device)  # GPU work is asynchronous: wait before the clock is read
@@ -41,18 +36,8 @@ def time_interleaved(entries, batch, warmup=2, repeats=10, progress=None):
 
     Returns {name: {"median_s": ..., "all_s": [...]}}.
     """
-    for _, model, k in entries:
-        for _ in range(warmup):
-            _run(model, batch, k)
-    times = {name: [] for name, _, _ in entries}
-    for _ in range(repeats):
-        for name, model, k in entries:
-            start = time.perf_counter()
-            _run(model, batch, k)
-            times[name].append(time.perf_counter() - start)
-        if progress is not None:
-            progress.update(1)
-    return {name: {"median_s": statistics.median(ts), "all_s": ts} for name, ts in times.items()}
+    steps = {name: (lambda model=model, point=point: _run(model, batch, point)) for name, model, point in entries}
+    return time_steps_interleaved(steps, warmup=warmup, repeats=repeats, progress=progress)
 
 
 def machine_description():

@@ -141,3 +141,47 @@ def assemble(push, output):
     from mimo_hf.hub.cards import render_card
 
     return export_folder(push.folder_path, output, code=True, card=render_card(push))
+
+
+def assemble_all(configs, output):
+    """The Hub folder of every push config in the folder `configs`, under `output`: {checkpoint folder
+    name: assembled folder}. What the tests load as a Hub user would."""
+    from mimo_hf.hub.push_config import load_push_configs
+
+    return {push.folder_path.name: assemble(push, Path(output) / push.repo_name) for push in load_push_configs(configs)}
+
+
+def export_targets(targets, configs, output=None, every=False, checkpoint_only=False, widget_images=False):
+    """scripts/export_hub_folder.py: assemble the Hub folders of push configs or checkpoint folders into
+    `output/<repo name>`, or write one checkpoint folder (`checkpoint_only`), or refresh the cards'
+    widget images in the checkpoint folders. Returns the folders written; exits on bad targets."""
+    import sys
+
+    from mimo_hf.hub.cards import write_assets
+    from mimo_hf.hub.push_config import load_push_configs
+
+    if checkpoint_only:
+        if len(targets) != 1 or every:
+            sys.exit("--checkpoint-only takes one folder")
+        written = export_folder(targets[0], output, code=False, replace_generated=True)
+        print(f"{written}: checkpoint files of {targets[0]}")
+        return [written]
+    pushes = load_push_configs(configs)
+    if not every:
+        by_key = {key: push for push in pushes for key in (push.path.resolve(), push.folder_path.resolve())}
+        missing = [name for name in targets if Path(name).resolve() not in by_key]
+        if missing:
+            sys.exit(f"no push config in {configs} names {missing}; add push_configs/<repo-name>.yaml")
+        pushes = [by_key[Path(name).resolve()] for name in targets]
+    if widget_images:
+        for push in pushes:
+            written = write_assets(push)
+            print(f"{push.folder}: " + (", ".join(path.name for path in written) if written else "up to date"))
+        return [push.folder_path for push in pushes]
+    if Path(output).exists() and any(Path(output).iterdir()):
+        sys.exit(f"{output} exists and is not empty; choose a new output folder")
+    folders = []
+    for push in pushes:
+        folders.append(assemble(push, Path(output) / push.repo_name))
+        print(f"{folders[-1]}: {push.folder} + {CODE_ROOT.name}/{model_type_of(push.folder_path)} code + card")
+    return folders

@@ -1,16 +1,17 @@
-"""Publish Hub-ready folders: validate everything locally, then one `HfApi.create_commit` per folder.
+"""Publish Hub folders: assemble and validate everything locally, then one `HfApi.create_commit` per folder.
 
 Order of a push (scripts/push_to_hub.py):
-1. `validate(configs)` for every config before anything is uploaded:
+1. `validate(configs, staging)` for every config before anything is uploaded: each checkpoint folder is
+   assembled into `staging` (`hub.export.assemble`: checkpoint files + model code + rendered card), then
+   - the checkpoint folder holds no card or model code of its own (the export adds them);
    - the file set: safetensors weights only (pickle formats are refused), known file types only;
    - no file holds a token-like string (`hf_` + 30 alphanumerics) or an absolute local path;
-   - the card: README.md's `model-index` equals the results JSON, and README.md is exactly the card
-     rendered from the template (cards are never hand-edited);
+   - the card: README.md's `model-index` equals the results JSON;
    - the folder loads through the Auto classes with `trust_remote_code=True` and runs its pipeline
      on the card's widget examples, in a fresh Python where `import mimo_hf` fails (a card whose
      pipeline tag is "other", i.e. no transformers pipeline serves the model, has no widget and
      no pipeline to run; its Auto classes are still loaded and checked).
-2. `publish(api, config, files)`: create the repo (exist_ok), compare the local files with the
+2. `publish(api, config, files)`: create the repo (exist_ok), compare the assembled files with the
    branch's files by hash, upload what changed in ONE `create_commit` (deleting files the folder no
    longer has), and tag the commit with the config's revision. Unchanged content makes no commit.
 
@@ -22,6 +23,7 @@ reads, prints or writes the token.
 import hashlib
 import json
 import re
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,30 +118,22 @@ def secret_and_path_problems(files):
     return problems
 
 
-def card_problems(push, files):
-    """README.md against the results JSON and against the freshly rendered card; the widget files."""
+def card_problems(push, folder, files):
+    """The assembled README.md against the results JSON; the widget files."""
     from huggingface_hub import ModelCard
 
-    from mimo_hf.hub.cards import NO_PIPELINE, check_model_index, render_card
+    from mimo_hf.hub.cards import NO_PIPELINE, check_model_index
 
     names = {file.path_in_repo for file in files}
-    readme, results_path = push.folder_path / "README.md", push.results_path
     if "README.md" not in names or push.results not in names:
         return []  # reported as missing files
     problems = []
     try:
-        card = ModelCard.load(readme)
+        card = ModelCard.load(Path(folder) / "README.md")
     except Exception as error:  # a card the Hub could not parse either
         return [f"README.md: the YAML metadata does not parse: {error}"]
-    results = json.loads(results_path.read_text())
+    results = json.loads(push.results_path.read_text())
     problems += [f"README.md: {problem}" for problem in check_model_index(card, results)]
-    try:
-        rendered = str(render_card(push))
-    except Exception as error:
-        return problems + [f"the card does not render from {push.card_template}: {type(error).__name__}: {error}"]
-    if readme.read_text(encoding="utf-8") != rendered:
-        problems.append("README.md is not the card rendered from the template and the folder's files; "
-                        "run: python scripts/write_model_card.py --all")
     if card.data.pipeline_tag == NO_PIPELINE:
         if card.data.to_dict().get("widget"):
             problems.append(f"README.md declares widget examples, but its pipeline tag {NO_PIPELINE!r} has no widget")
@@ -157,38 +151,52 @@ def widget_file(push, src):
     return src.split(prefix, 1)[1] if prefix in src else src
 
 
-def static_problems(push):
-    """(files, problems) of everything that can be checked without running the model."""
+def static_problems(push, staging):
+    """(assembled folder, files, problems): the push config's Hub folder assembled under `staging`, and
+    everything that can be checked without running the model."""
+    from mimo_hf.hub.export import assemble, generated_files
+
     if not push.folder_path.is_dir():
-        return [], [f"{push.folder} is not a folder"]
-    files, problems = collect_files(push.folder_path)
+        return None, [], [f"{push.folder} is not a folder"]
+    problems = [f"{push.folder}/{name}: a checkpoint folder holds no card or model code (the export adds them "
+                "from the template and mimo_hf/models/); remove it" for name in generated_files(push.folder_path)]
+    if not (push.folder_path / "config.json").is_file():
+        problems.append("missing config.json")
+    if problems:
+        return None, [], problems
+    folder = Path(staging) / push.repo_name
+    try:
+        assemble(push, folder)
+    except (ValueError, FileNotFoundError) as error:
+        return None, [], problems + [f"cannot assemble the Hub folder: {error}"]
+    files, found = collect_files(folder)
+    problems += found
     names = {file.path_in_repo for file in files}
-    for required in ("config.json", "README.md", push.results):
-        if required not in names:
-            hint = " (python scripts/write_model_card.py --all)" if required == "README.md" else ""
-            problems.append(f"missing {required}{hint}")
+    if push.results not in names:
+        problems.append(f"missing {push.results}")
     if not any(name.endswith(".safetensors") for name in names):
         problems.append("missing weights: no *.safetensors file")
     problems += secret_and_path_problems(files)
-    problems += card_problems(push, files)
-    return files, problems
+    problems += card_problems(push, folder, files)
+    return folder, files, problems
 
 
-def load_problems(pushes):
-    """Load every folder in ONE fresh Python without mimo_hf (AutoConfig, every AutoModel* class of
-    its auto_map, its pipeline on the widget examples); returns {config path: [problems]}."""
+def load_problems(pushes, folders):
+    """Load every assembled folder in ONE fresh Python without mimo_hf (AutoConfig, every AutoModel*
+    class of its auto_map, its pipeline on the widget examples); returns {config path: [problems]}."""
     from huggingface_hub import ModelCard
 
-    from mimo_hf.hub.isolation import run_isolated
     from mimo_hf.hub.cards import NO_PIPELINE
+    from mimo_hf.hub.isolation import run_isolated
 
     spec = []
     for push in pushes:
-        card = ModelCard.load(push.folder_path / "README.md")
-        inputs = [str(push.folder_path / widget_file(push, example["src"])) if "src" in example else example["text"]
+        folder = Path(folders[str(push.path)])
+        card = ModelCard.load(folder / "README.md")
+        inputs = [str(folder / widget_file(push, example["src"])) if "src" in example else example["text"]
                   for example in card.data.to_dict().get("widget") or []]
         task = None if card.data.pipeline_tag == NO_PIPELINE else card.data.pipeline_tag  # None: no pipeline to run
-        spec.append({"folder": str(push.folder_path.resolve()), "task": task, "inputs": inputs})
+        spec.append({"folder": str(folder.resolve()), "task": task, "inputs": inputs})
     with tempfile.TemporaryDirectory(prefix="mimo-hf-load-check-") as tmp:
         (Path(tmp) / "spec.json").write_text(json.dumps(spec))
         proc = run_isolated(["check", "spec.json", "reports.json"], tmp)
@@ -219,27 +227,36 @@ def load_problems(pushes):
     return problems
 
 
-def validate(pushes, load_check=True):
-    """Validate every push config's folder; returns {config path: [LocalFile]} or raises ValidationError."""
+def validate(pushes, staging, load_check=True):
+    """Assemble every push config's Hub folder under `staging` and validate it; returns
+    {config path: [LocalFile]} (the files to upload, inside `staging`) or raises ValidationError."""
     repo_ids = [push.repo_id for push in pushes]
     duplicates = sorted({repo_id for repo_id in repo_ids if repo_ids.count(repo_id) > 1})
-    files, problems = {}, {}
+    files, problems, folders = {}, {}, {}
     for push in pushes:
-        files[str(push.path)], problems[str(push.path)] = static_problems(push)
+        key = str(push.path)
+        folders[key], files[key], problems[key] = static_problems(push, staging)
         if push.repo_id in duplicates:
-            problems[str(push.path)].append(f"another push config also publishes {push.repo_id}")
+            problems[key].append(f"another push config also publishes {push.repo_id}")
     if not any(problems.values()) and load_check:
-        problems = load_problems(pushes)
+        problems = load_problems(pushes, folders)
     if any(problems.values()):
         raise ValidationError({name: found for name, found in problems.items() if found})
     return files
 
 
 def describe(push, files, card_text):
-    """The dry run's report of one config: the exact upload (path, size, sha256) and the card."""
+    """The dry run's report of one config: the assembled folder's files (path, size, sha256), i.e. the
+    exact upload, and the card."""
+    from mimo_hf.hub.export import CODE_ROOT
+
     total = sum(file.size for file in files)
+    model_type = json.loads((push.folder_path / "config.json").read_text())["model_type"]
+    code = (CODE_ROOT / model_type).relative_to(CODE_ROOT.parents[1])
     lines = [f"== {push.repo_id} <- {push.folder} (branch {push.branch}, tag {push.revision}, "
              f"{'private' if push.private else 'public'}, license {push.license})",
+             f"assembled from {push.folder} (checkpoint files), {code.as_posix()} (model code, config.json auto_map) "
+             f"and {push.card_template} (README.md)",
              f"{len(files)} files, {total} bytes; after the push the repo holds exactly these "
              "(one commit; files the Hub already has unchanged are not sent):"]
     width = max(len(file.path_in_repo) for file in files)
@@ -313,3 +330,40 @@ def _description(push, files):
              "weights only, no tokens or local paths, model-index equal to the results JSON, card rendered from "
              f"`{push.card_template}`, loads with trust_remote_code=True without mimo_hf.", "", "Files (sha256):"]
     return "\n".join(lines + [f"- {f.path_in_repo} {f.sha256}" for f in files])
+
+
+def make_api():
+    """An HfApi that authenticates from the usual sources; exits early when there is no token."""
+    from huggingface_hub import HfApi, get_token
+
+    if get_token() is None:
+        sys.exit("no Hugging Face token found: run `hf auth login` or set HF_TOKEN")
+    return HfApi(library_name="mimo-hf")
+
+
+def push_to_hub(config_paths, dry_run=False, api=None):
+    """scripts/push_to_hub.py: assemble and validate every push config's folder, then print them (dry
+    run) or publish them through `api` (default: `make_api()`); exits with the problems on failure."""
+    from mimo_hf.hub.push_config import PushConfigError, load_push_config
+
+    with tempfile.TemporaryDirectory(prefix="mimo-hf-push-") as staging:
+        try:
+            pushes = [load_push_config(path) for path in config_paths]
+            files = validate(pushes, staging)
+        except (PushConfigError, ValidationError) as error:
+            sys.exit(str(error))
+        if dry_run:
+            for push in pushes:
+                card = next(file for file in files[str(push.path)] if file.path_in_repo == "README.md")
+                print(describe(push, files[str(push.path)], card.local_path.read_text(encoding="utf-8")))
+            print(f"dry run: {len(pushes)} repo(s) assembled and validated, nothing uploaded")
+            return []
+        api = api or make_api()
+        results = []
+        for push in pushes:
+            result = publish(api, push, files[str(push.path)])
+            action = (f"committed {len(result.added)} file(s), deleted {len(result.deleted)}" if result.committed
+                      else "unchanged, no commit")
+            print(f"{push.repo_id}: {action}; tag {result.revision} -> {result.commit}")
+            results.append(result)
+        return results

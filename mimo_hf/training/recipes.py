@@ -55,7 +55,9 @@ class RunOptions:
 
     @classmethod
     def from_record(cls, record, source="training_args.json"):
-        return settings.from_record(cls, record, source)
+        """The recipe a `training_args.json` records, resolved (a record that predates a setting gets
+        what the run used: its default or preset value)."""
+        return settings.from_record(cls, record, source).resolved()
 
     @classmethod
     def help_values(cls):
@@ -71,7 +73,11 @@ class RunOptions:
 
     def command(self):
         """The command line that reproduces this recipe."""
-        return settings.command_line(type(self), self.record(), self.script)
+        return settings.command_line(type(self), self.record(), self.script, self.implied())
+
+    def implied(self):
+        """Values the resolved recipe gets without a flag (left out of `command()`)."""
+        return {}
 
     @property
     def checkpoint_folder(self):
@@ -162,6 +168,9 @@ class MIMOConvRecipe(RunOptions):
             raise ValueError(f"--low-superpositions {self.low_superpositions} must divide --num-superpositions "
                              f"{self.num_superpositions}")
         return self
+
+    def implied(self):
+        return PRESETS[self.preset]
 
     @property
     def trained_operating_points(self):

@@ -2,6 +2,9 @@
 
 A Space only has the Hub stack, so every model is loaded the way a Hub user loads it:
 `AutoModelFor<task>.from_pretrained(folder_or_repo_id, trust_remote_code=True, revision=...)`.
+The one exception is a checkout: the repository's zoo/ holds checkpoint folders without model code
+(it is added when a folder is exported to the Hub), so for those the installed mimo_hf package of
+the checkout is imported to register the architectures (`_register_package_for`).
 The Gradio layer (app.py) only wires these functions to widgets, so tests call them directly.
 
 A model is any folder or Hub repo whose config.json maps to an image- or a sequence-classification
@@ -216,7 +219,24 @@ _cache = {}
 _cache_lock = threading.Lock()
 
 
+def _register_package_for(spec):
+    """A local checkpoint folder (config.json without auto_map, e.g. the checkout's zoo/) loads with the
+    package's classes, which `import mimo_hf` registers; Hub repos and exported folders need nothing."""
+    config_path = _file_path(spec, "config.json") if spec.is_local else None
+    if config_path is None or "auto_map" in json.loads(config_path.read_text()):
+        return
+    import importlib
+
+    try:
+        importlib.import_module("mimo_hf")  # not a requirement of the Space: only a checkout has it
+    except ImportError:
+        raise ValueError(f"{spec.source} is a checkpoint folder without model code: install mimo-hf (pip install -e .) "
+                         "or serve exported folders (python scripts/export_hub_folder.py --all --output DIR, then "
+                         "MIMO_DEMO_ZOO=DIR)") from None
+
+
 def load_config(spec):
+    _register_package_for(spec)
     return AutoConfig.from_pretrained(spec.source, revision=spec.revision, trust_remote_code=True)
 
 
@@ -231,6 +251,7 @@ def load(spec):
 def _load(spec):
     if spec.task not in AUTO_CLASSES:
         spec = with_task(spec)
+    _register_package_for(spec)
     kwargs = {"revision": spec.revision, "trust_remote_code": True}
     model = AUTO_CLASSES[spec.task].from_pretrained(spec.source, **kwargs).eval()
     if spec.task == IMAGE:

@@ -1,9 +1,12 @@
-"""Child process of test_hub_loading.py: a new user's Python, where mimo_hf is not installed.
+"""Child process of test_hub_loading.py: a new user's Python.
 
-For every Hub-ready folder it is given, it loads the folder through the Auto classes, the pipeline
-and the preprocessor (by local path, and by Hub id from a pre-filled offline cache), runs every
-operating point, and saves what it saw for the parent to check. A failure in one step is recorded
-(with its traceback) and the other steps and folders go on, so one broken folder reports precisely.
+By default mimo_hf is not installed (a Hub user, loading Hub folders through their remote code);
+with "package": true in its arguments it imports mimo_hf first (a user of a clone, loading checkpoint
+folders with the package's registered classes). For every folder it is given, it loads the folder
+through the Auto classes, the pipeline and the preprocessor (by local path, and by Hub id from a
+pre-filled offline cache), runs every operating point, and saves what it saw for the parent to
+check. A failure in one step is recorded (with its traceback) and the other steps and folders go
+on, so one broken folder reports precisely.
 
 Usage: python hub_loading_child.py ARGS_JSON   (see test_hub_loading.py for the fields)
 """
@@ -15,7 +18,11 @@ from pathlib import Path
 
 from hub_testing import BlockMimoHf, operating_point_kwargs  # the script's folder is sys.path[0]
 
-sys.meta_path.insert(0, BlockMimoHf())  # before anything else is imported
+ARGS = json.loads(sys.argv[1])
+if ARGS.get("package"):
+    import mimo_hf  # noqa: F401  (registers model_type mimoconv / mimoformer with the Auto classes)
+else:
+    sys.meta_path.insert(0, BlockMimoHf())  # before anything else is imported
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -64,7 +71,9 @@ def load_folder(entry):
     r = rec.result
     folder, repo_id, commit = entry["folder"], entry["repo_id"], entry["commit"]
     raw = json.loads((Path(folder) / "config.json").read_text())
-    auto_map = raw.get("auto_map") or {}
+    # A checkpoint folder has no auto_map: the Auto classes come from its architecture (and AutoModel).
+    auto_map = raw.get("auto_map") or {"AutoConfig": None, "AutoModel": None, **{
+        auto: None for auto in TASKS for arch in raw.get("architectures") or [] if arch.endswith(auto[len("AutoModel"):])}}
     task_class = next((name for name in auto_map if name in TASKS), None)
     r["task"] = TASKS.get(task_class)
     remote = {"trust_remote_code": True}
@@ -166,7 +175,7 @@ def load_folder(entry):
 
 
 def main():
-    args = json.loads(sys.argv[1])
+    args = ARGS
     torch.set_num_threads(1)
     results = {
         "transformers_version": transformers.__version__,

@@ -1,7 +1,8 @@
-"""Every zoo card is the card rendered from its template and its folder's files, and says only true things.
+"""Every zoo card, rendered at export from its template and its checkpoint folder's files, says only true things.
 
-Checked per push config (one per committed zoo folder): README.md is exactly the freshly rendered
-card; its YAML parses with huggingface_hub and round-trips; every model-index number equals the
+Checked per push config (one per committed zoo folder), on the assembled Hub folder: it is the
+checkpoint folder's files plus the package's model code plus the rendered card; the card's YAML parses
+with huggingface_hub and round-trips; every model-index number equals the
 results JSON; the body quotes the measured numbers; every command it quotes exists and its script
 accepts the flags; the training command parses back to training_args.json; the widget images are the
 shipped CIFAR-10 samples; and the quickstart runs unchanged, offline, as a Hub user without mimo_hf.
@@ -28,7 +29,6 @@ from mimo_hf.hub.cards import (
     check_model_index,
     operating_point_config,
     render_card,
-    training_command,
 )
 from mimo_hf.hub.push_config import load_push_configs
 
@@ -54,8 +54,9 @@ def _pipeline_tag(push):
     return "text-classification" if (push.folder_path / "tokenizer.json").is_file() else NO_PIPELINE
 
 
-def _card(push):
-    return ModelCard.load(push.folder_path / "README.md")
+def _card(push, assembled_zoo):
+    """The card of the push config's assembled Hub folder."""
+    return ModelCard.load(assembled_zoo[push.folder_path.name] / "README.md")
 
 
 def _results(push):
@@ -72,14 +73,28 @@ def test_every_zoo_folder_has_a_push_config():
 
 
 @pytest.mark.parametrize("push", CONFIGS, ids=IDS)
-def test_committed_card_is_the_rendered_card(push):
-    committed = (push.folder_path / "README.md").read_text(encoding="utf-8")
-    assert committed == str(render_card(push)), "regenerate with: python scripts/write_model_card.py --all"
+def test_hub_folder_is_the_checkpoint_the_package_code_and_the_rendered_card(push, assembled_zoo):
+    from mimo_hf.hub.export import AUTO_MAPS, CODE_ROOT, MODEL_CODE_FILES, checkpoint_files, generated_files
+
+    folder, source = assembled_zoo[push.folder_path.name], push.folder_path
+    assert generated_files(source) == [], "a checkpoint folder carries no card or model code"
+    config = json.loads((source / "config.json").read_text())
+    assert "auto_map" not in config
+    assert (folder / "README.md").read_text(encoding="utf-8") == str(render_card(push))
+    code = MODEL_CODE_FILES[config["model_type"]]
+    for name in code:  # what a Hub user runs as remote code is exactly the tested package code
+        assert (folder / name).read_bytes() == (CODE_ROOT / config["model_type"] / name).read_bytes(), name
+    assert json.loads((folder / "config.json").read_text()) == {**config, "auto_map": AUTO_MAPS[config["model_type"]]}
+    files = checkpoint_files(source)
+    for name in files:
+        if name != "config.json":
+            assert (folder / name).read_bytes() == (source / name).read_bytes(), name
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*files, *code, "README.md"])
 
 
 @pytest.mark.parametrize("push", CONFIGS, ids=IDS)
-def test_card_metadata_parses_and_round_trips(push):
-    card = _card(push)
+def test_card_metadata_parses_and_round_trips(push, assembled_zoo):
+    card = _card(push, assembled_zoo)
     data = card.data
     # The project's license (pyproject.toml: license = { text = "Apache-2.0" }) as a Hub license id.
     license_id = re.search(r'^license = \{ text = "([^"]+)" \}', (ROOT / "pyproject.toml").read_text(), re.M)[1].lower()
@@ -99,8 +114,8 @@ def test_card_metadata_parses_and_round_trips(push):
 
 
 @pytest.mark.parametrize("push", CONFIGS, ids=IDS)
-def test_model_index_is_exactly_the_results_json(push):
-    card, results = _card(push), _results(push)
+def test_model_index_is_exactly_the_results_json(push, assembled_zoo):
+    card, results = _card(push, assembled_zoo), _results(push)
     by_point = {result.metric_config: result for result in card.data.eval_results}
     assert len(card.data.eval_results) == len(by_point) == len(results["results"])  # one per operating point
     for row in results["results"]:
@@ -113,9 +128,9 @@ def test_model_index_is_exactly_the_results_json(push):
     assert check_model_index(card, results) == []
 
 
-def test_model_index_check_reports_a_number_that_disagrees():
+def test_model_index_check_reports_a_number_that_disagrees(assembled_zoo):
     push = CONFIGS[0]
-    card, results = _card(push), _results(push)
+    card, results = _card(push, assembled_zoo), _results(push)
     card.data.eval_results[0].metric_value += 0.01
     del results["results"][-1]
     problems = check_model_index(card, results)
@@ -124,8 +139,8 @@ def test_model_index_check_reports_a_number_that_disagrees():
 
 
 @pytest.mark.parametrize("push", MIMOCONV, ids=MIMOCONV_IDS)
-def test_body_quotes_the_measurements(push):
-    text, results = _card(push).text, _results(push)
+def test_body_quotes_the_measurements(push, assembled_zoo):
+    text, results = _card(push, assembled_zoo).text, _results(push)
     for row in results["results"]:
         line = next(line for line in text.splitlines() if line.startswith(f"| {row['operating_point']} |"))
         assert f"{100 * row['accuracy']:.2f}%" in line and f"{row['images_per_s']}" in line, line
@@ -139,10 +154,10 @@ def test_body_quotes_the_measurements(push):
 
 
 @pytest.mark.parametrize("push", MIMOFORMER, ids=MIMOFORMER_IDS)
-def test_mimoformer_body_quotes_the_measurements(push):
-    from mimo_hf.hub.cards import training_segments
+def test_mimoformer_body_quotes_the_measurements(push, assembled_zoo):
+    from mimo_hf.hub.card_mimoformer import training_segments
 
-    text, results = _card(push).text, _results(push)
+    text, results = _card(push, assembled_zoo).text, _results(push)
     baseline = results["baseline"]
     for row in results["results"]:
         line = next(line for line in text.splitlines() if line.startswith(f"| {row['grid']} | {row['inputs_per_group']} |"))
@@ -179,32 +194,37 @@ def test_mimoformer_body_quotes_the_measurements(push):
 
 
 @pytest.mark.parametrize("push", MIMOFORMER, ids=MIMOFORMER_IDS)
-def test_mimoformer_training_command_reproduces_training_args(push):
-    from mimo_hf.training.mimoformer import build_arg_parser
+def test_mimoformer_training_command_reproduces_training_args(push, assembled_zoo):
+    from mimo_hf.training.recipes import MIMOFormerRecipe
 
     args = json.loads((push.folder_path / "training_args.json").read_text())
-    command = training_command(args, build_arg_parser(), "scripts/train_mimoformer.py")
-    assert f"```bash\n{command}\n```" in _card(push).text
-    parsed = vars(build_arg_parser().parse_args(shlex.split(command)[2:]))
+    command = MIMOFormerRecipe.from_record(args).command()
+    assert f"```bash\n{command}\n```" in _card(push, assembled_zoo).text
+    parsed = vars(MIMOFormerRecipe.from_flags(shlex.split(command)[2:]))
     assert {key: parsed[key] for key in args} == args
 
 
-def test_listops_settings_are_the_generator_presets():
+def test_listops_presets_drive_the_generator_script_and_the_cards(assembled_zoo):
     import importlib.util
 
-    from mimo_hf.hub.cards import LISTOPS_SETTINGS
+    from mimo_hf.data.listops import LISTOPS_PRESETS
 
     spec = importlib.util.spec_from_file_location("generate_listops", ROOT / "scripts" / "generate_listops.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    assert set(LISTOPS_SETTINGS) == set(script.PRESETS)
-    for name, preset in script.PRESETS.items():
-        setting = LISTOPS_SETTINGS[name]
-        assert [setting[k] for k in ("train", "validation", "test", "min_length", "max_length")] == \
-            [preset[k] for k in ("train_size", "validation_size", "test_size", "min_length", "max_length")]
+    for name, preset in LISTOPS_PRESETS.items():
+        parsed = script.parse_args(["--preset", name, "--output-dir", "x"])
+        assert [getattr(parsed, k) for k in ("train_size", "validation_size", "test_size", "min_length", "max_length")] \
+            == [preset.train_size, preset.validation_size, preset.test_size, preset.min_length, preset.max_length]
+    listops_cards = [push for push in MIMOFORMER if _results(push)["task"] == "listops"]
+    assert listops_cards
+    for push in listops_cards:
+        preset = LISTOPS_PRESETS[next(name for name in LISTOPS_PRESETS if f"--preset {name}" in _results(push)["dataset"])]
+        text = _card(push, assembled_zoo).text
+        assert preset.title in text and f"{preset.train_size:,} / {preset.validation_size:,} / {preset.test_size:,}" in text
 
 
-def test_lra_image_quickstart_pixels_are_the_training_pixels():
+def test_lra_image_quickstart_pixels_are_the_training_pixels(assembled_zoo):
     """The numpy conversion the LRA Image cards show equals mimo_hf.data.lra.rgb_to_grayscale (training)."""
     import io
 
@@ -213,10 +233,10 @@ def test_lra_image_quickstart_pixels_are_the_training_pixels():
     from PIL import Image
 
     from mimo_hf.data.images import rgb_to_grayscale
-    from mimo_hf.hub.cards import CIFAR10_SAMPLE
+    from mimo_hf.data.images import CIFAR10_SAMPLE
 
     push = next(push for push in MIMOFORMER if _pipeline_tag(push) == NO_PIPELINE)
-    code = _code_blocks(_card(push).text, "python")[0]
+    code = _code_blocks(_card(push, assembled_zoo).text, "python")[0]
     source = re.search(r"^def pixel_ids\(image\):\n(?:    .*\n)+", code, flags=re.M).group(0)
     namespace = {}
     exec("import numpy as np\n" + source, namespace)
@@ -276,8 +296,8 @@ def _help(script, capsys):
 
 
 @pytest.mark.parametrize("push", CONFIGS, ids=IDS)
-def test_every_quoted_command_exists(push, capsys):
-    commands = _quoted_commands(_card(push).text)
+def test_every_quoted_command_exists(push, capsys, assembled_zoo):
+    commands = _quoted_commands(_card(push, assembled_zoo).text)
     assert any("scripts/train_" in c for c in commands) and any("scripts/evaluate_" in c for c in commands)
     for command in commands:
         words = _command_words(command)
@@ -290,20 +310,20 @@ def test_every_quoted_command_exists(push, capsys):
 
 
 @pytest.mark.parametrize("push", MIMOCONV, ids=MIMOCONV_IDS)
-def test_training_command_reproduces_training_args(push):
-    from mimo_hf.training.mimoconv import build_arg_parser
+def test_training_command_reproduces_training_args(push, assembled_zoo):
+    from mimo_hf.training.recipes import MIMOConvRecipe
 
     args = json.loads((push.folder_path / "training_args.json").read_text())
-    command = training_command(args, build_arg_parser(), "scripts/train_mimoconv.py")
-    assert f"```bash\n{command}\n```" in _card(push).text
-    parsed = vars(build_arg_parser().parse_args(shlex.split(command)[2:]))
+    command = MIMOConvRecipe.from_record(args).command()
+    assert f"```bash\n{command}\n```" in _card(push, assembled_zoo).text
+    parsed = vars(MIMOConvRecipe.from_flags(shlex.split(command)[2:]))
     # Arguments the parser gained after this run take their defaults, which is what the run used.
     assert {key: parsed[key] for key in args} == args
 
 
 @pytest.mark.parametrize("push", MIMOCONV, ids=MIMOCONV_IDS)
 def test_widget_images_are_the_shipped_cifar10_samples(push):
-    from mimo_hf.hub.cards import _sample_image, cifar10_widget_samples
+    from mimo_hf.hub.card_mimoconv import _sample_image, cifar10_widget_samples
     from PIL import Image
 
     config = json.loads((push.folder_path / "config.json").read_text())
@@ -315,24 +335,24 @@ def test_widget_images_are_the_shipped_cifar10_samples(push):
 
 
 @pytest.fixture(scope="module")
-def hub_cache(tmp_path_factory):
-    """Every zoo folder as its Hub repo in a pre-filled HF cache: snapshot plus refs/main and the
-    pinned revision tag, so the quickstart resolves `repo_id` at `revision` with HF_HUB_OFFLINE=1."""
+def hub_cache(tmp_path_factory, assembled_zoo):
+    """Every zoo folder's Hub folder as its Hub repo in a pre-filled HF cache: snapshot plus refs/main
+    and the pinned revision tag, so the quickstart resolves `repo_id` at `revision` with HF_HUB_OFFLINE=1."""
     cache = tmp_path_factory.mktemp("hf_hub_cache")
     for push in CONFIGS:
         repo = cache / ("models--" + push.repo_id.replace("/", "--"))
-        shutil.copytree(push.folder_path, repo / "snapshots" / SNAPSHOT)
+        shutil.copytree(assembled_zoo[push.folder_path.name], repo / "snapshots" / SNAPSHOT)
         (repo / "refs").mkdir()
         for ref in ("main", push.revision):
             (repo / "refs" / ref).write_text(SNAPSHOT)
     return cache
 
 
-def test_quickstarts_run_offline_without_mimo_hf(hub_cache, tmp_path):
+def test_quickstarts_run_offline_without_mimo_hf(hub_cache, tmp_path, assembled_zoo):
     """The quickstart block of every card, unchanged, in ONE fresh Python where mimo_hf is blocked."""
     scripts = []
     for push in CONFIGS:
-        text = _card(push).text
+        text = _card(push, assembled_zoo).text
         quickstart = text[text.index("## Quickstart"):]
         code = _code_blocks(quickstart, "python")[0]
         assert f'"{push.repo_id}"' in code and "revision=revision" in code

@@ -1,13 +1,16 @@
-"""Every Hub-ready folder in zoo/ loads the way a Hub user loads it, on whichever transformers runs.
+"""Every zoo checkpoint loads the way its users load it, on whichever transformers runs.
 
-Generic over the folders: whatever zoo/* holds (MIMOConv image classifiers now, MIMOFormer text
-classifiers with a tokenizer later) is checked through AutoConfig, every Auto class in its
-`auto_map`, the task's pipeline, its image processor or tokenizer, every operating point, and by
-Hub id from a pre-filled offline Hugging Face cache (HF_HUB_OFFLINE=1, by branch and by commit).
-
-One child process does the loading with `import mimo_hf` blocked (hub_loading_child.py), so the
-remote code is what runs. This module imports neither mimo_hf nor conftest fixtures: it is also the
-transformers-4.57 leg's test suite (.ci/test_transformers4.sh runs it with --noconftest).
+Two kinds of user, two children (tests/helpers/hub_loading_child.py):
+- a Hub user, on the Hub folder that scripts/push_to_hub.py would upload (assembled here with
+  `mimo_hf.hub.export`: checkpoint files, model code, card), with `import mimo_hf` blocked, so the
+  folder's remote code is what runs;
+- a user of a clone with the package installed, on the zoo/ folder itself (no model code, no
+  auto_map): `import mimo_hf` registers the model types and the package's code runs.
+Generic over the folders: each is checked through AutoConfig, every Auto class (the Hub folder's
+`auto_map`), the task's pipeline, its image processor or tokenizer, every operating point, and by Hub
+id from a pre-filled offline Hugging Face cache (HF_HUB_OFFLINE=1, by branch and by commit); both
+children must give the same logits (remote code vs package). No conftest fixtures here: this is also
+the transformers-4.57 leg's test suite (.ci/test_transformers4.sh runs it with --noconftest).
 """
 
 import json
@@ -23,6 +26,7 @@ from hub_testing import prefill_hub_cache
 
 REPO = Path(__file__).resolve().parents[2]
 ZOO = REPO / "zoo"
+PUSH_CONFIGS = REPO / "push_configs"
 CHILD = Path(__file__).resolve().parents[1] / "helpers" / "hub_loading_child.py"
 HUB_ORG = "mimo-hf-test"
 FOLDERS = sorted(path for path in ZOO.iterdir() if (path / "config.json").is_file()) if ZOO.is_dir() else []
@@ -33,15 +37,22 @@ def _raw_config(name):
     return json.loads((ZOO / name / "config.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("hub_loading")
+def _hub_config(name):
+    """config.json as the Hub folder has it: the zoo's plus the export's auto_map."""
+    from mimo_hf.hub.export import AUTO_MAPS
+
+    raw = _raw_config(name)
+    return {**raw, "auto_map": AUTO_MAPS[raw["model_type"]]}
+
+
+def _load(tmp, folders, package):
+    """Run the child on {name: folder}: with `import mimo_hf` blocked, or (package=True) imported first."""
     hub_cache = tmp / "hf_home" / "hub"
     entries = []
-    for folder in FOLDERS:
-        repo_id = f"{HUB_ORG}/{folder.name}"
+    for name, folder in folders.items():
+        repo_id = f"{HUB_ORG}/{name}"
         commit = prefill_hub_cache(folder, hub_cache, repo_id)
-        entries.append({"name": folder.name, "folder": str(folder), "repo_id": repo_id, "commit": commit})
+        entries.append({"name": name, "folder": str(folder), "repo_id": repo_id, "commit": commit})
     output = tmp / "result.pt"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "PYTHON"))}
     env.update(
@@ -54,8 +65,10 @@ def loaded(tmp_path_factory):
         OMP_NUM_THREADS="1",
         PYTHONNOUSERSITE="1",
     )
+    if package:  # the clone's package (the 4.57 leg has no install of it: the repository is the path)
+        env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
-        [sys.executable, str(CHILD), json.dumps({"folders": entries, "output": str(output)})],
+        [sys.executable, str(CHILD), json.dumps({"folders": entries, "output": str(output), "package": package})],
         cwd=str(tmp),  # not the repository: nothing importable from the working directory
         env=env,
         capture_output=True,
@@ -66,6 +79,22 @@ def loaded(tmp_path_factory):
     result = torch.load(output, weights_only=True)
     result["entries"] = {entry["name"]: entry for entry in entries}
     return result
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """What a Hub user gets from each Hub folder (mimo_hf blocked)."""
+    from mimo_hf.hub.export import assemble_all
+
+    tmp = tmp_path_factory.mktemp("hub_loading")
+    assembled = assemble_all(PUSH_CONFIGS, tmp / "assembled")
+    return _load(tmp, {name: assembled[name] for name in NAMES}, package=False)
+
+
+@pytest.fixture(scope="module")
+def from_clone(tmp_path_factory):
+    """What a user of a clone gets from each zoo/ folder with the package installed."""
+    return _load(tmp_path_factory.mktemp("clone_loading"), {folder.name: folder for folder in FOLDERS}, package=True)
 
 
 def _folder(loaded, name, *steps):
@@ -85,10 +114,38 @@ def test_child_had_no_mimo_hf(loaded):
     assert loaded["mimo_hf_modules"] == []
 
 
+def test_every_zoo_folder_is_published_and_holds_no_code():
+    """Model code lives once, in mimo_hf/models/: a zoo folder has no copy, no card, no auto_map."""
+    code = sorted(path.name for folder in FOLDERS for path in folder.iterdir()
+                  if path.suffix == ".py" or path.name == "README.md")
+    assert code == []
+    assert [name for name in NAMES if "auto_map" in _raw_config(name)] == []
+    published = {folder.name for folder in FOLDERS}
+    assert published <= {Path(line.split(":", 1)[1].strip()).name for config in PUSH_CONFIGS.glob("*.yaml")
+                         for line in config.read_text().splitlines() if line.startswith("folder:")}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_zoo_folder_loads_from_a_clone_with_the_package(from_clone, loaded, name):
+    """The zoo folder itself, with mimo_hf imported: the package's classes, its weights unchanged, the same
+    logits at every operating point as the Hub folder's remote code, pipelines included."""
+    clone, hub = _folder(from_clone, name), _folder(loaded, name)
+    assert from_clone["mimo_hf_modules"], "the clone child did not import mimo_hf"
+    assert clone["config_class"].startswith("mimo_hf.models."), clone["config_class"]
+    assert all(cls.startswith("mimo_hf.models.") for cls in clone["auto_classes"].values()), clone["auto_classes"]
+    assert set(clone["auto_classes"]) == set(hub["auto_classes"])
+    assert clone["missing_keys"] == clone["unexpected_keys"] == clone["changed_keys"] == []
+    assert clone["operating_points"] == hub["operating_points"]
+    for point in hub["operating_points"]:
+        assert torch.equal(clone["logits"][point], hub["logits"][point]), point
+    if _has_preprocessor(name):
+        assert clone["pipeline"] == hub["pipeline"]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_config_from_remote_code(loaded, name):
     record = _folder(loaded, name, "config")
-    raw = _raw_config(name)
+    raw = _hub_config(name)
     assert record["config_class"].startswith("transformers_modules."), record["config_class"]
     assert record["config_class"].endswith("." + raw["auto_map"]["AutoConfig"].split(".")[-1])
     assert record["model_type"] == raw["model_type"]
@@ -99,7 +156,7 @@ def test_config_from_remote_code(loaded, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_auto_class_in_auto_map(loaded, name):
     record = _folder(loaded, name, "load ")
-    auto_map = _raw_config(name)["auto_map"]
+    auto_map = _hub_config(name)["auto_map"]
     # Users call AutoModel too (feature extraction); save_pretrained alone does not list it.
     assert "AutoModel" in auto_map, auto_map
     for auto_name, reference in auto_map.items():

@@ -1,7 +1,9 @@
-"""Publishing: push-config schema, refusals, the dry run, and the one create_commit (autospec'd HfApi).
+"""Publishing: push-config schema, the assembled folder, refusals, the dry run, and the one create_commit
+(autospec'd HfApi).
 
 Most tests stage a copy of the zoo's baseline folder (its card links no other repo) with its push
-config and the card template in a temporary repository root, then break one thing at a time.
+config and the card template in a temporary repository root, then break one thing at a time; the Hub
+folder is assembled from it into a staging folder, as scripts/push_to_hub.py does.
 """
 
 import hashlib
@@ -48,8 +50,15 @@ def staged(tmp_path):
 def no_load_check(monkeypatch):
     """Skip the subprocess load check where a test is about something else (it has its own tests)."""
     calls = []
-    monkeypatch.setattr(publishing, "load_problems", lambda pushes: calls.append(pushes) or {})
+    monkeypatch.setattr(publishing, "load_problems", lambda pushes, folders: calls.append(pushes) or {})
     return calls
+
+
+def _assembled_names(push):
+    """The files of the push config's Hub folder: its checkpoint files, the model code, the card."""
+    from mimo_hf.hub.export import MODEL_CODE_FILES, checkpoint_files, model_type_of
+
+    return sorted([*checkpoint_files(push.folder_path), *MODEL_CODE_FILES[model_type_of(push.folder_path)], "README.md"])
 
 
 def _api(tags=(), tree=()):
@@ -106,15 +115,16 @@ def test_push_config_errors_name_the_key(staged, edit, message):
 
 # --- validation -----------------------------------------------------------------------------------
 
-def test_the_zoo_validates_and_loads_without_mimo_hf():
-    """The real check, subprocess included: every committed folder is publishable as it is."""
+def test_the_zoo_validates_and_loads_without_mimo_hf(tmp_path):
+    """The real check, subprocess included: every committed folder's Hub folder is publishable."""
     pushes = load_push_configs(ROOT / "push_configs")
-    files = validate(pushes)
+    files = validate(pushes, tmp_path)
     for push in pushes:
         names = [f.path_in_repo for f in files[str(push.path)]]
         assert {"README.md", "config.json", "model.safetensors", push.results} <= set(names)
         assert any(name.startswith("modeling_") for name in names)
-        assert names == sorted(p.name for p in push.folder_path.iterdir())  # everything, nothing else
+        assert names == _assembled_names(push)  # everything, nothing else
+        assert all(tmp_path in f.local_path.parents for f in files[str(push.path)])  # uploaded from the staging copy
 
 
 def _break(push, how):
@@ -123,15 +133,12 @@ def _break(push, how):
         (folder / "model.safetensors").unlink()
     elif how == "pickle":
         (folder / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")
-    elif how == "numbers":
-        readme = folder / "README.md"
-        readme.write_text(readme.read_text().replace("value: 0.6808", "value: 0.7"))
-    elif how == "hand-edited card":
-        readme = folder / "README.md"
-        readme.write_text(readme.read_text().replace("## Limitations", "## Limitations\n\n- none"))
+    elif how == "hand-written card":
+        (folder / "README.md").write_text("# my card\n")
+    elif how == "model code copy":
+        (folder / "modeling_mimoconv.py").write_text("# an old copy\n")
     elif how == "token":
-        args = json.loads((folder / "training_args.json").read_text())
-        (folder / "training_args.json").write_text(json.dumps({**args, "hub_token": "hf_" + "Ab1" * 12}))
+        (folder / "notes.txt").write_text("pushed with\nhub_token=hf_" + "Ab1" * 12 + "\n")
     elif how == "local path":
         args = json.loads((folder / "training_args.json").read_text())
         (folder / "training_args.json").write_text(json.dumps({**args, "output_dir": "/work/main/runs/x"}))
@@ -142,26 +149,48 @@ def _break(push, how):
 @pytest.mark.parametrize("how, message", [
     ("missing weights", "missing weights: no \\*.safetensors"),
     ("pickle", "pytorch_model.bin: pickle-based file"),
-    ("numbers", "k=1 accuracy is 0.7, the results JSON says 0.6808"),
-    ("hand-edited card", "README.md is not the card rendered"),
-    ("token", "training_args.json:1: holds a token-like string"),
+    ("hand-written card", "README.md: a checkpoint folder holds no card or model code"),
+    ("model code copy", "modeling_mimoconv.py: a checkpoint folder holds no card or model code"),
+    ("token", "notes.txt:2: holds a token-like string"),
     ("local path", "training_args.json:1: holds an absolute local path \\(/work/\\)"),
     ("unknown file", "notes.csv: unexpected file type"),
 ])
-def test_refusals(staged, no_load_check, how, message):
+def test_refusals(staged, no_load_check, how, message, tmp_path):
     _break(staged, how)
     with pytest.raises(ValidationError, match=message) as error:
-        validate([staged])
+        validate([staged], tmp_path / "staging")
     assert "hf_Ab1" not in str(error.value)  # a leaked token is never echoed
     assert no_load_check == []  # nothing runs the model of a folder that fails the static checks
 
 
-def test_refuses_a_folder_that_needs_mimo_hf(staged):
+def test_refuses_a_card_whose_numbers_disagree_with_the_results(staged, no_load_check, monkeypatch, tmp_path):
+    """The model-index check guards the upload even if the card's renderer got a number wrong."""
+    from mimo_hf.hub import cards
+
+    real = cards.operating_point_results
+
+    def off_by_one_point(ctx, *args):
+        results = real(ctx, *args)
+        results[0].metric_value = round(results[0].metric_value + 0.01, 4)
+        return results
+
+    monkeypatch.setattr(cards, "operating_point_results", off_by_one_point)
+    monkeypatch.setattr("mimo_hf.hub.card_mimoconv.operating_point_results", off_by_one_point)
+    with pytest.raises(ValidationError, match="k=1 accuracy is 0.6908, the results JSON says 0.6808"):
+        validate([staged], tmp_path)
+
+
+def test_refuses_a_folder_that_needs_mimo_hf(staged, monkeypatch, tmp_path):
     """Remote code importing the package works here but not for a Hub user: the load check catches it."""
-    code = staged.folder_path / "modeling_mimoconv.py"
+    from mimo_hf.hub import export
+
+    code_root = tmp_path / "models"
+    shutil.copytree(export.CODE_ROOT, code_root)
+    code = code_root / "mimoconv" / "modeling_mimoconv.py"
     code.write_text("import mimo_hf  # noqa\n" + code.read_text())
+    monkeypatch.setattr(export, "CODE_ROOT", code_root)
     with pytest.raises(ValidationError, match="does not load without mimo_hf.*mimo_hf is blocked"):
-        validate([staged])
+        validate([staged], tmp_path / "staging")
 
 
 def test_scans_skip_urls_and_relative_paths(tmp_path):
@@ -175,8 +204,8 @@ def test_scans_skip_urls_and_relative_paths(tmp_path):
 
 # --- publish through an autospec'd HfApi ----------------------------------------------------------
 
-def test_first_push_uploads_every_file_in_one_commit_and_tags_it(staged, no_load_check):
-    files = validate([staged])[str(staged.path)]
+def test_first_push_uploads_every_file_in_one_commit_and_tags_it(staged, no_load_check, tmp_path):
+    files = validate([staged], tmp_path)[str(staged.path)]
     api = _api(tree=[RepoFile(path=".gitattributes", size=1519, oid="c" * 40)])  # a new repo
     result = publish(api, staged, files)
 
@@ -186,9 +215,9 @@ def test_first_push_uploads_every_file_in_one_commit_and_tags_it(staged, no_load
     assert kwargs["repo_id"] == staged.repo_id and kwargs["revision"] == "main" and kwargs["parent_commit"] == HEAD
     operations = kwargs["operations"]
     assert all(isinstance(op, CommitOperationAdd) for op in operations)
-    assert [op.path_in_repo for op in operations] == sorted(p.name for p in staged.folder_path.iterdir())
+    assert [op.path_in_repo for op in operations] == _assembled_names(staged)
     for op in operations:
-        assert Path(op.path_or_fileobj) == staged.folder_path / op.path_in_repo
+        assert Path(op.path_or_fileobj) == tmp_path / staged.repo_name / op.path_in_repo
     assert "model.safetensors" in [op.path_in_repo for op in operations]
     assert kwargs["commit_message"] == f"Publish zoo/{NAME} v0.1.0 ({len(operations)} added or updated, 0 deleted)"
     api.create_tag.assert_called_once_with(staged.repo_id, repo_type="model", tag="v0.1.0", revision=NEW_COMMIT,
@@ -196,8 +225,8 @@ def test_first_push_uploads_every_file_in_one_commit_and_tags_it(staged, no_load
     assert result.committed and result.commit == NEW_COMMIT
 
 
-def test_unchanged_content_makes_no_commit(staged, no_load_check):
-    files = validate([staged])[str(staged.path)]
+def test_unchanged_content_makes_no_commit(staged, no_load_check, tmp_path):
+    files = validate([staged], tmp_path)[str(staged.path)]
     api = _api(tree=_remote(files))
     result = publish(api, staged, files)
     api.create_commit.assert_not_called()
@@ -206,8 +235,8 @@ def test_unchanged_content_makes_no_commit(staged, no_load_check):
     assert api.create_tag.call_args.kwargs["revision"] == HEAD and not result.committed
 
 
-def test_changed_and_stale_files_make_one_commit_with_only_those(staged, no_load_check):
-    files = validate([staged])[str(staged.path)]
+def test_changed_and_stale_files_make_one_commit_with_only_those(staged, no_load_check, tmp_path):
+    files = validate([staged], tmp_path)[str(staged.path)]
     tree = [f for f in _remote(files) if f.path != "config.json"]  # config.json is new on the Hub
     tree = [RepoFile(path="README.md", size=5, oid="e" * 40) if f.path == "README.md" else f for f in tree]
     tree.append(RepoFile(path="pytorch_model.bin", size=9, oid="f" * 40))  # no longer in the folder
@@ -220,8 +249,8 @@ def test_changed_and_stale_files_make_one_commit_with_only_those(staged, no_load
     assert isinstance(operations[-1], CommitOperationDelete)
 
 
-def test_an_existing_tag_is_never_moved(staged, no_load_check):
-    files = validate([staged])[str(staged.path)]
+def test_an_existing_tag_is_never_moved(staged, no_load_check, tmp_path):
+    files = validate([staged], tmp_path)[str(staged.path)]
     api = _api(tags=[("v0.1.0", "9" * 40)], tree=_remote(files))
     assert publish(api, staged, files).commit == "9" * 40  # same content: nothing to do
     api.create_commit.assert_not_called()
@@ -242,7 +271,15 @@ def test_local_hashes_match_the_hub_conventions(tmp_path):
 
 # --- the command line -----------------------------------------------------------------------------
 
-def test_dry_run_prints_the_exact_upload_and_the_card_without_network(staged, no_load_check, monkeypatch, capsys):
+def export_hub_folder(push, output):
+    """scripts/export_hub_folder.py for one push config; returns its assembled folder."""
+    (folder,) = _script("export_hub_folder").main([str(push.path), "--configs", str(push.path.parent),
+                                                   "--output", str(output)])
+    return folder
+
+
+def test_dry_run_prints_the_assembled_folder_and_the_card_without_network(staged, no_load_check, monkeypatch, capsys,
+                                                                           tmp_path):
     def no_network(*args, **kwargs):
         raise AssertionError("the dry run touched the network")
 
@@ -252,14 +289,18 @@ def test_dry_run_prints_the_exact_upload_and_the_card_without_network(staged, no
     out = capsys.readouterr().out
     assert len(no_load_check) == 1  # the dry run validates exactly like a push
     assert f"== {staged.repo_id} <- zoo/{NAME} (branch main, tag v0.1.0, public, license apache-2.0)" in out
-    files = sorted(staged.folder_path.iterdir())
+    assert f"assembled from zoo/{NAME} (checkpoint files), mimo_hf/models/mimoconv (model code" in out
+    # The assembled folder, exactly as it is uploaded: the same assembly written to disk.
+    folder = export_hub_folder(staged, tmp_path / "hub")
+    files = sorted(folder.iterdir())
+    assert [path.name for path in files] == _assembled_names(staged)
     assert f"{len(files)} files, {sum(p.stat().st_size for p in files)} bytes; after the push" in out
     for path in files:
         row = next(line for line in out.splitlines() if line.strip().startswith(path.name + " "))
         assert row.split() == [path.name, str(path.stat().st_size),
                                "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()]
-    assert (staged.folder_path / "README.md").read_text().rstrip() in out
-    assert out.rstrip().endswith("dry run: 1 repo(s) validated, nothing uploaded")
+    assert (folder / "README.md").read_text().rstrip() in out
+    assert out.rstrip().endswith("dry run: 1 repo(s) assembled and validated, nothing uploaded")
 
 
 def test_push_command_validates_then_publishes_through_the_api(staged, no_load_check, capsys):
@@ -285,14 +326,18 @@ def test_push_without_a_token_stops_early(monkeypatch):
         _script("push_to_hub").make_api()
 
 
-def test_write_model_card_check_reports_stale_cards(staged, capsys):
-    script = _script("write_model_card")
-    configs = str(staged.path.parent)
-    script.main(["--all", "--check", "--configs", configs])  # committed cards are current
-    readme = staged.folder_path / "README.md"
-    readme.write_text(readme.read_text() + "\nhand edit\n")
-    with pytest.raises(SystemExit, match=f"out of date.*zoo/{NAME}"):
-        script.main(["--all", "--check", "--configs", configs])
-    script.main([str(staged.folder_path), "--configs", configs])  # rewrites the card
-    assert "hand edit" not in readme.read_text()
-    script.main(["--all", "--check", "--configs", configs])
+def test_export_writes_the_hub_folder_and_turns_a_run_folder_into_a_checkpoint_folder(staged, tmp_path, capsys):
+    """export_hub_folder.py: the Hub folder on disk (refusing to write into a non-empty folder); a
+    Hub-ready run folder back to a checkpoint folder (its code copies and auto_map dropped)."""
+    folder = export_hub_folder(staged, tmp_path / "hub")
+    assert folder == tmp_path / "hub" / staged.repo_name and (folder / "modeling_mimoconv.py").is_file()
+    with pytest.raises(SystemExit, match="exists and is not empty"):
+        export_hub_folder(staged, tmp_path / "hub")
+    script = _script("export_hub_folder")
+    (checkpoint,) = script.main([str(folder), "--checkpoint-only", "--output", str(tmp_path / "zoo" / "x")])
+    assert sorted(p.name for p in checkpoint.iterdir()) == sorted(p.name for p in staged.folder_path.iterdir())
+    assert json.loads((checkpoint / "config.json").read_text()) == json.loads((staged.folder_path / "config.json").read_text())
+    # Widget images: rewritten from the shipped sample only when their pixels differ.
+    (staged.folder_path / "example_cat.png").unlink()
+    script.main([str(staged.path), "--configs", str(staged.path.parent), "--widget-images"])
+    assert (staged.folder_path / "example_cat.png").is_file() and "example_cat.png" in capsys.readouterr().out

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
+from mimo_hf.data.batches import TensorDict
 from mimo_hf.data.images import load_image_dataset
-from mimo_hf.evaluation.accuracy import evaluate_operating_points, load_classifier
+from mimo_hf.evaluation.accuracy import accuracy_at_points, load_classifier
 from mimo_hf.evaluation.metrics import load_metric
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,27 +35,19 @@ def cifar10_test():
 def test_checkpoint_reproduces_stored_accuracy(folder, cifar10_test):
     stored = json.loads((folder / "eval_results.json").read_text())
     assert stored["split"] == "test" and stored["num_examples"] == 10000
-    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "modeling_mimoconv.py"):
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json"):
         assert (folder / name).is_file(), name
-    model, (mean, std) = load_classifier(str(folder))
+    model, inputs = load_classifier(str(folder))  # the checkpoint folder, with the package's code
     accelerator = Accelerator(cpu=True)
-    loader = DataLoader(TensorDataset(cifar10_test.images, cifar10_test.labels), batch_size=500)
+    loader = DataLoader(TensorDict(cifar10_test.tensors()), batch_size=500)
     points = [row["operating_point"] for row in stored["results"]]
     assert points == model.config.operating_points  # every operating point the model supports was stored
     old_threads = torch.get_num_threads()
     try:
-        scores = evaluate_operating_points(model, loader, points, accelerator, load_metric("accuracy"), mean=mean, std=std)
+        scores = accuracy_at_points(model, loader, points, accelerator, load_metric("accuracy"), inputs)
     finally:
         torch.set_num_threads(old_threads)
     for row in stored["results"]:
         k = row["operating_point"]
         assert scores[k]["count"] == 10000
         assert abs(100 * scores[k]["accuracy"] - 100 * row["accuracy"]) <= 0.1, (k, scores[k], row)
-
-
-@pytest.mark.parametrize("folder", CHECKPOINTS, ids=[p.name for p in CHECKPOINTS])
-def test_checkpoint_code_is_the_package_code(folder):
-    """What a Hub user runs (the folder's remote code) is exactly the tested package code."""
-    package = ROOT / "mimo_hf" / "models" / "mimoconv"
-    for name in ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py"):
-        assert (folder / name).read_bytes() == (package / name).read_bytes(), name

@@ -2,8 +2,9 @@
 
 The accuracies in eval_results.json were measured on a GPU over the whole test split; the file also
 holds the accuracy on the first `subset_size` test examples, which this test recomputes on the CPU
-from the Hub-ready folder (loaded as a Hub user would). GPU and CPU kernels round differently, so a
-prediction whose top two logits are nearly tied may flip: up to 2 of the 256 examples may differ.
+from the checkpoint folder, with the package's code (tests/hub/test_hub_loading.py shows that the Hub
+folder's remote code gives the same logits). GPU and CPU kernels round differently, so a prediction
+whose top two logits are nearly tied may flip: up to 2 of the 256 examples may differ.
 Every folder runs by default except LRA-length ListOps, whose 100,000 expressions take minutes to
 regenerate on two cores: it runs with `MIMO_HF_SLOW_TESTS=1`.
 """
@@ -13,14 +14,14 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, TensorDataset
-from transformers import AutoModelForSequenceClassification
+from torch.utils.data import DataLoader
 
-from mimo_hf.evaluation.accuracy import evaluate_grids
+from mimo_hf.data.batches import TensorDict
 from mimo_hf.data.lra import load_lra_task
+from mimo_hf.evaluation.accuracy import accuracy_at_points, load_classifier
 from mimo_hf.evaluation.metrics import load_metric
+from mimo_hf.settings import parse_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 ZOO = ROOT / "zoo"
@@ -75,13 +76,13 @@ def test_checkpoint_reproduces_stored_subset_accuracy(folder, listops_data):
         pytest.skip("LRA ListOps must be regenerated (minutes on two cores): set MIMO_HF_SLOW_TESTS=1")
     if task in ("image", "text") and not (ROOT.parent / "shared" / "data").is_dir():
         pytest.skip("needs ../shared/data")
-    model = AutoModelForSequenceClassification.from_pretrained(str(folder), trust_remote_code=True).eval()
+    model, _ = load_classifier(str(folder), auto_class="AutoModelForSequenceClassification")  # the package's code
     data = load_lra_task(task, "test", data_dir=_data_dir(folder, task, listops_data),
                          max_length=model.config.max_position_embeddings, max_examples=stored["subset_size"])
     assert len(data) == stored["subset_size"]
-    loader = DataLoader(TensorDataset(data.input_ids, data.attention_mask, data.labels), batch_size=64)
-    grids = [tuple(int(v) for v in row["grid"].split("x")) for row in stored["results"]]
-    scores = evaluate_grids(model, loader, grids, Accelerator(cpu=True), load_metric("accuracy"))
+    loader = DataLoader(TensorDict(data.tensors()), batch_size=64)
+    grids = [parse_grid(row["grid"]) for row in stored["results"]]
+    scores = accuracy_at_points(model, loader, grids, Accelerator(cpu=True), load_metric("accuracy"))
     for row, grid in zip(stored["results"], grids):
         flips = abs(scores[grid]["accuracy"] - row["subset_accuracy"]) * stored["subset_size"]
         assert round(flips) <= MAX_FLIPS, (folder.name, grid, scores[grid], row)
@@ -97,26 +98,3 @@ def test_checkpoint_metadata_is_consistent(folder):
     assert stored["task"] == args["task"] and stored["split"] == "test"
     assert all(row["count"] == stored["num_examples"] for row in stored["results"])
     assert (folder / "tokenizer.json").is_file() == (stored["task"] in ("listops", "text"))
-
-
-@pytest.mark.parametrize("folder", FOLDERS, ids=[p.name for p in FOLDERS])
-def test_checkpoint_code_is_the_package_code(folder):
-    """What a Hub user runs (the folder's remote code) is exactly the tested package code."""
-    package = ROOT / "mimo_hf" / "models" / "mimoformer"
-    for name in ("configuration_mimoformer.py", "modeling_mimoformer.py", "favor.py"):
-        assert (folder / name).read_bytes() == (package / name).read_bytes(), name
-
-
-def test_sync_model_code_refreshes_a_stale_copy(tmp_path):
-    import shutil
-
-    from mimo_hf.hub.export import sync_model_code
-
-    folder = tmp_path / "copy"
-    shutil.copytree(FOLDERS[0], folder)
-    assert sync_model_code(folder, check=True) == []
-    (folder / "favor.py").write_text("# stale\n")
-    assert sync_model_code(folder, check=True) == ["favor.py"]
-    assert (folder / "favor.py").read_text() == "# stale\n"  # check=True writes nothing
-    assert sync_model_code(folder) == ["favor.py"]
-    assert (folder / "favor.py").read_bytes() == (ROOT / "mimo_hf" / "models" / "mimoformer" / "favor.py").read_bytes()
