@@ -306,6 +306,13 @@ def _baseline_row(ctx):
                 images_per_s=baseline.get("images_per_s"), sequences_per_s=baseline.get("sequences_per_s"))
 
 
+def _deploy_section(ctx):
+    """The Deploy section's variables (ONNX / int8, from deploy_results.json), None without that file."""
+    from .deploy.hub import card_deploy
+
+    return card_deploy(ctx.folder, published=ctx.push.onnx)
+
+
 def mimoconv_card_parts(ctx):
     """Card parts of a MIMOConv (or plain Wide ResNet baseline) image classifier."""
     from .training import build_arg_parser
@@ -356,6 +363,7 @@ def mimoconv_card_parts(ctx):
         image_size=config.get("image_size"),
         image_mean=processor.get("image_mean"),
         image_std=processor.get("image_std"),
+        deploy=_deploy_section(ctx),
     )
     return CardParts(
         pipeline_tag="image-classification",
