@@ -67,7 +67,8 @@ def build_parser(cls, description, formatter_class=argparse.ArgumentDefaultsHelp
         default = _default(field)
         if isinstance(default, bool) and "action" not in kwargs:
             kwargs["action"] = "store_true"
-        elif "type" not in kwargs and default is not None and "action" not in kwargs:
+        elif "type" not in kwargs and default is not None and "action" not in kwargs \
+                and not isinstance(default, (list, tuple)):
             kwargs["type"] = type(default)
         if not kwargs.get("required"):
             kwargs["default"] = default

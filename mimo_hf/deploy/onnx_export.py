@@ -162,14 +162,14 @@ def sequence_length(checkpoint):
     return min(length, limit) if limit is not None and limit <= 1_000_000 else length
 
 
-def synthetic_inputs(checkpoint, batch_size, generator):
+def synthetic_inputs(checkpoint, batch_size, generator, length=None):
     """Seeded inputs of the model's shape: Gaussian pixels (the scale of normalised images), or random
     token ids with a random amount of right padding per sequence (at least one real token)."""
     config = checkpoint.model.config
     if checkpoint.architecture == "mimoconv":
         shape = (batch_size, config.num_channels, config.image_size, config.image_size)
         return {"pixel_values": torch.randn(shape, generator=generator)}
-    length = sequence_length(checkpoint)
+    length = sequence_length(checkpoint) if length is None else length
     ids = torch.randint(1, config.vocab_size, (batch_size, length), generator=generator)
     # pooling="cls" needs a free last position; every sequence keeps at least one real token.
     longest = length - 1 if config.pooling == "cls" else length
@@ -236,13 +236,18 @@ def trace(checkpoint, point, example):
     onnx = require("onnx", "ONNX export")
     from torch.export import Dim
 
+    # MIMOConv: min=1 lets torch.export prove that every batch has at least one group. MIMOFormer:
+    # torch.export cannot prove the FAVOR+S batched products free of size-1 broadcasting for fewer
+    # than two groups, so it traces for batches of 3 and more (declaring min=1 only makes torch.onnx
+    # retry twice before it narrows the range itself). The ONNX graph holds no such check and the
+    # same operations; `export_checkpoint` verifies it at batch sizes 1 and 2 as well.
     if checkpoint.architecture == "mimoconv":
         graph = MIMOConvGraph(checkpoint.model, point)
-        dynamic = {"pixel_values": {0: Dim("batch")}}
+        dynamic = {"pixel_values": {0: Dim("batch", min=1)}}
     else:
         graph = MIMOFormerGraph(checkpoint.model, point)
-        length = Dim("sequence", max=checkpoint.model.config.max_position_embeddings)
-        batch = Dim("batch")
+        length = Dim("sequence", min=1, max=checkpoint.model.config.max_position_embeddings)
+        batch = Dim("batch", min=3)
         dynamic = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
     names = list(example)
     program = torch.onnx.export(graph, tuple(example[name] for name in names), input_names=names,
@@ -356,6 +361,9 @@ def export_checkpoint(model, output, operating_points=None, int8=False, calibrat
             fp32_path.write_bytes(trace(checkpoint, point, example).SerializeToString())
 
             noise = [synthetic_inputs(checkpoint, size, generator) for size in sizes]
+            if checkpoint.architecture == "mimoformer" and sequence_length(checkpoint) > 2:
+                # The sequence axis is dynamic too: one batch of half-length inputs.
+                noise.append(synthetic_inputs(checkpoint, group + 1, generator, sequence_length(checkpoint) // 2))
             synthetic = "seeded Gaussian pixels" if checkpoint.architecture == "mimoconv" else \
                 "seeded random token ids with random padding"
             batches_real = []

@@ -48,6 +48,13 @@ def write_mimoconv_assets(ctx):
     return written
 
 
+def _deploy_section(ctx):
+    """The Deploy section's variables (ONNX / int8, from deploy_results.json), None without that file."""
+    from mimo_hf.deploy.hub import card_deploy
+
+    return card_deploy(ctx.folder, published=ctx.push.onnx)
+
+
 def mimoconv_card_parts(ctx):
     """Card parts of a MIMOConv (or plain Wide ResNet baseline) image classifier."""
     from mimo_hf.training.recipes import MIMOConvRecipe
@@ -98,6 +105,7 @@ def mimoconv_card_parts(ctx):
         image_size=config.get("image_size"),
         image_mean=processor.get("image_mean"),
         image_std=processor.get("image_std"),
+        deploy=_deploy_section(ctx),
     )
     return CardParts(
         pipeline_tag="image-classification",

@@ -36,6 +36,8 @@ TOKEN = re.compile(rb"hf_[A-Za-z0-9]{30,}")
 # An absolute path on a developer machine, e.g. "/work/main/zoo" or "C:\Users\me"; the look-behind
 # keeps URL paths ("https://host/home/...") and relative paths ("runs/tmp/...") out.
 LOCAL_PATH = re.compile(rb"(?<![\w.~-])(?:/(?:work|home|tmp|root|Users|private/var|var/folders)/|[A-Za-z]:\\Users\\)")
+# The sub-folder of exported ONNX graphs (mimo_hf/deploy/hub.py); .onnx files are allowed only there.
+ONNX_PREFIX = "onnx/"
 # Remote files the Hub manages itself; never compared or deleted.
 HUB_MANAGED = {".gitattributes"}
 
@@ -79,12 +81,21 @@ def hash_file(path, path_in_repo):
     return LocalFile(path_in_repo, Path(path), len(data), hashlib.sha256(data).hexdigest(), git_oid)
 
 
-def collect_files(folder):
-    """(files, problems): every file under `folder` as a LocalFile, and what is wrong with the set."""
+def collect_files(folder, onnx=False):
+    """(files, problems): every file under `folder` as a LocalFile, and what is wrong with the set.
+
+    The `onnx/` sub-folder of exported graphs (mimo_hf/deploy/hub.py) is part of the set only with
+    `onnx=True` (the push config's `onnx: true`); `describe` names it when it stays local."""
     folder = Path(folder)
     files, problems = [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
+        if rel.startswith(ONNX_PREFIX):
+            if not onnx:
+                continue
+            if path.suffix.lower() == ".onnx":
+                files.append(hash_file(path, rel))
+                continue
         if path.suffix.lower() in PICKLE_SUFFIXES:
             problems.append(f"{rel}: pickle-based file; publish weights as safetensors only")
         elif any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts):
@@ -169,8 +180,12 @@ def static_problems(push, staging):
         assemble(push, folder)
     except (ValueError, FileNotFoundError) as error:
         return None, [], problems + [f"cannot assemble the Hub folder: {error}"]
-    files, found = collect_files(folder)
+    files, found = collect_files(folder, onnx=push.onnx)
     problems += found
+    if push.onnx:
+        from mimo_hf.deploy.hub import onnx_problems
+
+        problems += onnx_problems(push.folder_path)
     names = {file.path_in_repo for file in files}
     if push.results not in names:
         problems.append(f"missing {push.results}")
@@ -261,6 +276,8 @@ def describe(push, files, card_text):
              "(one commit; files the Hub already has unchanged are not sent):"]
     width = max(len(file.path_in_repo) for file in files)
     lines += [f"  {file.path_in_repo:<{width}}  {file.size:>10}  sha256:{file.sha256}" for file in files]
+    if not push.onnx and (push.folder_path / ONNX_PREFIX).is_dir():
+        lines.append(f"  not uploaded: {ONNX_PREFIX} (exported graphs; set 'onnx: true' in {push.path.name} to publish them)")
     lines += ["--- README.md (rendered card) ---", card_text.rstrip(), f"--- end of {push.repo_id} ---", ""]
     return "\n".join(lines)
 

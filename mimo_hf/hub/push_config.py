@@ -12,7 +12,8 @@ A push config says where a Hub-ready folder goes and what its card declares:
     private: false
     revision: v0.1.0                            # tag put on the pushed commit; the card pins it
 
-Optional: `branch` (default `main`), `commit_message`. Paths are relative to the repository root, which
+Optional: `branch` (default `main`), `commit_message`, `onnx` (default false: upload the folder's `onnx/`
+sub-folder of exported graphs, see mimo_hf/deploy/hub.py; without it that sub-folder stays local). Paths are relative to the repository root, which
 is the folder holding `push_configs/`. Unknown keys are errors, so a typo never passes silently.
 """
 
@@ -31,7 +32,7 @@ REQUIRED = {
     "private": bool,
     "revision": str,
 }
-OPTIONAL = {"branch": str, "commit_message": str}
+OPTIONAL = {"branch": str, "commit_message": str, "onnx": bool}
 
 # Hub repo names: owner/name, letters, digits, '-', '_', '.' (no '--' or '..', as the Hub requires).
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -62,6 +63,7 @@ class PushConfig:
     tags: tuple = field(default_factory=tuple)
     branch: str = "main"
     commit_message: str | None = None
+    onnx: bool = False
 
     @property
     def folder_path(self):

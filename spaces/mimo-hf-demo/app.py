@@ -46,8 +46,9 @@ def _point_label(point):
 
 def timing_markdown(result):
     t = result["timing"]
+    runtime = "" if result.get("runtime", inference.TORCH) == inference.TORCH else f" on **{result['runtime']}**"
     return (
-        f"**{result['num_inputs']} input(s)** at **{result['operating_point']}** "
+        f"**{result['num_inputs']} input(s)** at **{result['operating_point']}**{runtime} "
         f"({result['inputs_per_pass']} per pass) in one forward call: "
         f"**{t['forward_ms_per_input']:.2f} ms per input** ({t['forward_ms']:.1f} ms forward, "
         f"{t['inputs_per_second']:.0f} inputs/s, {t['torch_threads']} CPU thread(s)); "
@@ -73,14 +74,14 @@ def _run_or_show_error(function, *args):
 def make_image_handler(specs):
     by_name = {spec.name: spec for spec in specs}
 
-    def classify(model_name, files, operating_point, top_k):
+    def classify(model_name, files, operating_point, top_k, runtime=inference.TORCH):
         if not files:
             raise gr.Error("Upload at least one image.")
         paths = [Path(getattr(f, "name", f)) for f in files]
         loaded = inference.load(by_name[model_name])
         images = [Image.open(path) for path in paths]
         result = _run_or_show_error(
-            inference.classify_images, loaded, images, operating_point, top_k, [p.name for p in paths]
+            inference.classify_images, loaded, images, operating_point, top_k, [p.name for p in paths], runtime
         )
         gallery = [
             (str(path), f"{item['top'][0]['label']} {item['top'][0]['score']:.2f}")
@@ -122,7 +123,10 @@ def classifier_tab(task, specs):
         return gr.Radio(choices=choices[name][0], value=choices[name][1])
 
     model.change(show_points, model, point, api_visibility="private")
+    runtime = None
     if task == inference.IMAGE:
+        # "ONNX int8" runs the checkpoint's exported int8 graph (its onnx/ folder) in ONNX Runtime.
+        runtime = gr.Radio(list(inference.RUNTIMES), value=inference.TORCH, label="Runtime")
         inputs = gr.File(
             file_count="multiple", file_types=["image"], label="Images (all go through one forward pass)", height=200
         )
@@ -145,7 +149,8 @@ def classifier_tab(task, specs):
     table = gr.Dataframe(headers=["input", "rank", "label", "score"], label="Predictions", interactive=False)
     with gr.Accordion("Raw result (JSON, as the API returns it)", open=False):
         raw = gr.JSON()
-    button.click(handler, [model, inputs, point, top_k], outputs + [table, timing, raw], api_name=api_name)
+    extra = [runtime] if runtime is not None else []
+    button.click(handler, [model, inputs, point, top_k] + extra, outputs + [table, timing, raw], api_name=api_name)
     return model, point, show_points
 
 

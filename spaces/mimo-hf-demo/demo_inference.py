@@ -10,6 +10,11 @@ The Gradio layer (app.py) only wires these functions to widgets, so tests call t
 A model is any folder or Hub repo whose config.json maps to an image- or a sequence-classification
 class; its operating points (MIMOConv's k, MIMOFormer's grid) are read off the loaded config, so a
 new architecture needs one branch in `operating_points` and nothing else.
+
+Runtime "ONNX int8": a folder or repo with an `onnx/` sub-folder written by mimo-hf's
+scripts/export_onnx.py (`onnx/deploy.json` names one `model_<point>_int8.onnx` per operating point)
+can also run its int8 graph in ONNX Runtime: same preprocessing, same one call per upload, same
+grouping of the inputs into bundles (the graph groups exactly as the PyTorch model does).
 """
 
 import json
@@ -42,6 +47,11 @@ TEXT = "text-classification"
 AUTO_CLASSES = {IMAGE: AutoModelForImageClassification, TEXT: AutoModelForSequenceClassification}
 # A forward pass over everything a user uploads at once; more would only make the Space slow for all.
 MAX_INPUTS = 64
+# Runtimes a request can pick: the PyTorch model, or the folder's exported int8 ONNX graph.
+TORCH = "PyTorch"
+ONNX_INT8 = "ONNX int8"
+RUNTIMES = (TORCH, ONNX_INT8)
+ONNX_MANIFEST = "onnx/deploy.json"
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,8 @@ class LoadedModel:
     preprocessor: object  # an image processor or a tokenizer
     points: list
     default_point: str
+    onnx: dict | None = None  # onnx/deploy.json when the folder has exported graphs
+    sessions: dict = field(default_factory=dict)  # operating point name -> onnxruntime session
 
     def point(self, name):
         """The operating point called `name` (None: the model's default)."""
@@ -259,7 +271,9 @@ def _load(spec):
     else:
         preprocessor = AutoTokenizer.from_pretrained(spec.source, **kwargs)
     points, default = operating_points(model.config)
-    loaded = LoadedModel(spec, model, preprocessor, points, default)
+    manifest = _file_path(spec, ONNX_MANIFEST)
+    onnx = json.loads(manifest.read_text()) if manifest else None
+    loaded = LoadedModel(spec, model, preprocessor, points, default, onnx)
     _warm_up(loaded)
     return loaded
 
@@ -292,25 +306,71 @@ def _top_k(model, logits, top_k):
     ]
 
 
-def _run(loaded, inputs, names, point_name, top_k, preprocess):
+def onnx_file(loaded, point):
+    """The int8 ONNX file of `point` named by the folder's onnx/deploy.json; clear errors without one."""
+    if loaded.onnx is None:
+        raise ValueError(f"{loaded.spec.name} has no ONNX export (no {ONNX_MANIFEST}); choose the {TORCH} runtime")
+    kwargs = point.kwargs
+    if "num_superpositions" in kwargs:
+        name = f"k{kwargs['num_superpositions']}"
+    elif "mimo_grid" in kwargs:
+        name = "grid{}x{}".format(*kwargs["mimo_grid"])
+    else:
+        name = "k1"
+    entry = next((p for p in loaded.onnx["operating_points"] if p["name"] == name), None)
+    if entry is None or "int8" not in entry["files"]:
+        raise ValueError(f"{loaded.spec.name} has no {ONNX_INT8} graph for {point.name}; choose the {TORCH} runtime")
+    return "onnx/" + entry["files"]["int8"]
+
+
+def onnx_session(loaded, point):
+    """An ONNX Runtime session of the int8 graph of `point`, as many threads as torch uses, created once."""
+    filename = onnx_file(loaded, point)
+    if filename not in loaded.sessions:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        path = _file_path(loaded.spec, filename)
+        if path is None:
+            raise ValueError(f"{loaded.spec.name}: {filename} is listed in {ONNX_MANIFEST} but missing")
+        loaded.sessions[filename] = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return loaded.sessions[filename]
+
+
+def _forward(loaded, model_inputs, point, runtime):
+    """Logits of ONE forward pass: the model (or its ONNX graph) groups consecutive runs of k inputs
+    into bundles, which is where superposition saves time. Every prediction depends on its bundle-mates."""
+    if runtime in (None, "", TORCH):
+        with torch.inference_mode():
+            return loaded.model(**model_inputs, **point.kwargs).logits
+    if runtime != ONNX_INT8:
+        raise ValueError(f"unknown runtime {runtime!r}; choose one of {list(RUNTIMES)}")
+    session = onnx_session(loaded, point)
+    feeds = {name: value.numpy() for name, value in model_inputs.items()}
+    return torch.from_numpy(session.run(["logits"], feeds)[0])
+
+
+def _run(loaded, inputs, names, point_name, top_k, preprocess, runtime=None):
     if not inputs:
         raise ValueError("no inputs given")
     if len(inputs) > MAX_INPUTS:
         raise ValueError(f"{len(inputs)} inputs given; this demo takes at most {MAX_INPUTS} at once")
     point = loaded.point(point_name)
+    if runtime == ONNX_INT8:
+        onnx_session(loaded, point)  # created (and any error raised) before the clock starts
     start = time.perf_counter()
     model_inputs = preprocess(inputs)
     preprocessed = time.perf_counter()
-    # The whole upload is ONE forward pass: the model groups consecutive runs of k inputs into
-    # bundles, which is where superposition saves time. Every prediction depends on its bundle-mates.
-    with torch.inference_mode():
-        logits = loaded.model(**model_inputs, **point.kwargs).logits
+    logits = _forward(loaded, model_inputs, point, runtime)
     finished = time.perf_counter()
     n = len(inputs)
     forward_ms = 1000 * (finished - preprocessed)
     return {
         "model": loaded.spec.name,
         "operating_point": point.name,
+        "runtime": runtime or TORCH,
         "inputs_per_pass": point.inputs_per_pass,
         "num_inputs": n,
         "timing": {
@@ -324,15 +384,16 @@ def _run(loaded, inputs, names, point_name, top_k, preprocess):
     }
 
 
-def classify_images(loaded, images, operating_point=None, top_k=3, names=None):
-    """Classify PIL images in one forward pass at `operating_point` (a name from `loaded.points`)."""
+def classify_images(loaded, images, operating_point=None, top_k=3, names=None, runtime=None):
+    """Classify PIL images in one forward pass at `operating_point` (a name from `loaded.points`), on
+    `runtime` (TORCH, the default, or ONNX_INT8)."""
     images = [image.convert("RGB") for image in images]
     names = names or [f"image {i}" for i in range(len(images))]
 
     def preprocess(batch):
         return {"pixel_values": loaded.preprocessor(batch, return_tensors="pt")["pixel_values"]}
 
-    return _run(loaded, images, names, operating_point, top_k, preprocess)
+    return _run(loaded, images, names, operating_point, top_k, preprocess, runtime)
 
 
 def text_padding(tokenizer):
