@@ -48,8 +48,9 @@ def _default(field):
 def ordered_fields(cls):
     """The flag fields of `cls` in parser order: by group, a class's own fields before inherited ones."""
     inherited = {f.name for base in cls.__mro__[1:] if dataclasses.is_dataclass(base) for f in dataclasses.fields(base)}
-    groups = list(GROUP_TITLES)
     flags = [f for f in dataclasses.fields(cls) if "argparse" in f.metadata]
+    # The usual groups in their order, then a class's own groups (titled in `group_titles`) as they come.
+    groups = list(GROUP_TITLES) + list(dict.fromkeys(f.metadata["group"] for f in flags))
     return sorted(flags, key=lambda f: (groups.index(f.metadata["group"]), f.name in inherited))
 
 
@@ -62,7 +63,7 @@ def build_parser(cls, description, formatter_class=argparse.ArgumentDefaultsHelp
     for field in ordered_fields(cls):
         name = field.metadata["group"]
         if name not in groups:
-            groups[name] = parser.add_argument_group(titles.get(name, GROUP_TITLES[name]))
+            groups[name] = parser.add_argument_group(titles.get(name, GROUP_TITLES.get(name, name)))
         kwargs = dict(field.metadata["argparse"])
         default = _default(field)
         if isinstance(default, bool) and "action" not in kwargs:
@@ -72,7 +73,7 @@ def build_parser(cls, description, formatter_class=argparse.ArgumentDefaultsHelp
             kwargs["type"] = type(default)
         if not kwargs.get("required"):
             kwargs["default"] = default
-        help_text = field.metadata["help"].format(**values)
+        help_text = field.metadata["help"].format(**values).replace("%", "%%")
         groups[name].add_argument(flag_name(field), dest=field.name, help=help_text, **kwargs)
     return parser
 

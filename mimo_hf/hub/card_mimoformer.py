@@ -85,17 +85,43 @@ def _zoo_commands(story, args):
                    "bash scripts/reproduce_mimoformer_zoo.sh"]
 
 
+def _task_of(ctx):
+    """(task, ListOps preset or None, task title) of the results JSON."""
+    task, dataset = ctx.results["task"], ctx.results["dataset"]
+    setting = listops_setting(dataset) if task == "listops" else None
+    if task == "listops" and setting is None:
+        raise ValueError(f"{ctx.push.results_path}: ListOps dataset {dataset!r} names no known "
+                         f"--preset ({sorted(LISTOPS_PRESETS)})")
+    return task, setting, LISTOPS_PRESETS[setting].title if setting else LRA_TITLES[task]
+
+
+def _grid_rows(ctx, trained):
+    return [dict(grid=row["grid"], inputs=row["inputs_per_group"], accuracy=percent(row["accuracy"]),
+                 sequences_per_s=row.get("sequences_per_s"), speedup=row.get("speedup_vs_baseline"),
+                 trained=row["grid"] in trained)
+            for row in ctx.results["results"]]
+
+
+def _measurements(ctx, rows):
+    """The template variables that quote the results JSON (what was measured, where, with which command)."""
+    results = ctx.results
+    return dict(
+        dataset_id=results["dataset"], split=results["split"], num_examples=results["num_examples"],
+        sequence_length=results["sequence_length"], hardware=results["hardware"], eval_command=results["command"],
+        has_throughput=all(row["sequences_per_s"] is not None for row in rows),
+        throughput_hardware=results.get("throughput_hardware"),
+        throughput_batch_size=results.get("throughput_batch_size"),
+        throughput_command=results.get("throughput_command"),
+        plot="accuracy_throughput.png" if (ctx.folder / "accuracy_throughput.png").is_file() else None,
+    )
+
+
 def mimoformer_card_parts(ctx):
     """Card parts of a MIMOFormer (or Performer baseline) LRA sequence classifier."""
     from mimo_hf.training.recipes import LRA_RECIPES, MIMOFormerRecipe
 
-    config, results, args = ctx.config, ctx.results, ctx.training_args
-    task = results["task"]
-    setting = listops_setting(results["dataset"]) if task == "listops" else None
-    if task == "listops" and setting is None:
-        raise ValueError(f"{ctx.push.results_path}: ListOps dataset {results['dataset']!r} names no known "
-                         f"--preset ({sorted(LISTOPS_PRESETS)})")
-    task_title = LISTOPS_PRESETS[setting].title if setting else LRA_TITLES[task]
+    config, args = ctx.config, ctx.training_args
+    task, setting, task_title = _task_of(ctx)
     has_tokenizer = (ctx.folder / "tokenizer.json").is_file()
     # Pipeline tag: a folder with a tokenizer is a text classifier ("text-classification" pipeline and
     # widget work on it). LRA Image takes 1024 grayscale pixel ids, not text and not images:
@@ -107,63 +133,24 @@ def mimoformer_card_parts(ctx):
     task_type = "text-classification" if has_tokenizer else "image-classification"
     grid = (config["mimo_m"], config["mimo_n"])
     trained = [grid_text(g) for g in (config.get("trained_grids") or [grid])]
-    baseline_info = baseline_row(ctx)
-    rows = [dict(grid=row["grid"], inputs=row["inputs_per_group"], accuracy=percent(row["accuracy"]),
-                 sequences_per_s=row.get("sequences_per_s"), speedup=row.get("speedup_vs_baseline"),
-                 trained=row["grid"] in trained)
-            for row in results["results"]]
-    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    if task == "listops":
-        examples = LISTOPS_EXAMPLES
-    elif task == "text":
-        examples = TEXT_EXAMPLES
-    else:
-        examples = []
-    story = _training_story(ctx)
+    rows = _grid_rows(ctx, trained)
     rows_at = {row["grid"]: row for row in rows}
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    examples = {"listops": LISTOPS_EXAMPLES, "text": TEXT_EXAMPLES}.get(task, [])
+    story = _training_story(ctx)
     variables = dict(
-        title=ctx.push.repo_name,
-        variant=VARIANTS[config["attention_type"]],
-        attention_type=config["attention_type"],
-        is_baseline=config["attention_type"] in ("performer", "softmax"),
-        grid=grid_text(grid),
-        mimo_m=grid[0],
-        mimo_n=grid[1],
-        group_size=grid[0] * grid[1],
-        trained_grids=trained,
-        grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows],
-        rows=rows,
-        full_row=rows_at.get(grid_text(grid)),
-        single_row=rows_at.get("1x1"),
-        baseline=baseline_info,
-        task=task,
-        task_title=task_title,
-        recipe_steps=LRA_RECIPES[task]["max_steps"],
-        listops=LISTOPS_PRESETS.get(setting),
-        listops_preset=setting,
-        dataset_id=results["dataset"],
-        split=results["split"],
-        num_examples=results["num_examples"],
-        sequence_length=results["sequence_length"],
-        num_labels=len(labels),
-        labels=labels,
-        chance=percent(1 / len(labels)),
-        hardware=results["hardware"],
-        eval_command=results["command"],
-        has_throughput=all(row["sequences_per_s"] is not None for row in rows),
-        throughput_hardware=results.get("throughput_hardware"),
-        throughput_batch_size=results.get("throughput_batch_size"),
-        throughput_command=results.get("throughput_command"),
-        plot="accuracy_throughput.png" if (ctx.folder / "accuracy_throughput.png").is_file() else None,
-        has_tokenizer=has_tokenizer,
-        example=examples[0][0] if examples else None,
-        config=config,
-        args=args,
-        train_command=MIMOFormerRecipe.from_record(args).command() if args else None,
-        story=story,
-        zoo_commands=_zoo_commands(story, args) if story and args else [],
+        title=ctx.push.repo_name, variant=VARIANTS[config["attention_type"]], attention_type=config["attention_type"],
+        is_baseline=config["attention_type"] in ("performer", "softmax"), grid=grid_text(grid), mimo_m=grid[0],
+        mimo_n=grid[1], group_size=grid[0] * grid[1], trained_grids=trained,
+        grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows], rows=rows,
+        full_row=rows_at.get(grid_text(grid)), single_row=rows_at.get("1x1"), baseline=baseline_row(ctx), task=task,
+        task_title=task_title, recipe_steps=LRA_RECIPES[task]["max_steps"], listops=LISTOPS_PRESETS.get(setting),
+        listops_preset=setting, num_labels=len(labels), labels=labels, chance=percent(1 / len(labels)),
+        has_tokenizer=has_tokenizer, example=examples[0][0] if examples else None, config=config, args=args,
+        train_command=MIMOFormerRecipe.from_record(args).command() if args else None, story=story,
+        zoo_commands=_zoo_commands(story, args) if story and args else [], **_measurements(ctx, rows),
     )
-    dataset_name = f"{task_title} ({results['dataset']})" if task in LRA_TITLES else task_title
+    dataset_name = f"{task_title} ({ctx.results['dataset']})" if task in LRA_TITLES else task_title
     return CardParts(
         pipeline_tag=pipeline_tag,
         eval_results=operating_point_results(ctx, task_type, f"{task_title} classification", dataset_name),
@@ -171,9 +158,6 @@ def mimoformer_card_parts(ctx):
         widget=[{"text": text, "example_title": title} for text, title in examples],
         variables=variables,
     )
-
-
-# model_type (config.json) -> its card.
 
 
 ARCHITECTURE = Architecture(card_parts=mimoformer_card_parts)
