@@ -23,8 +23,9 @@ train mimoconv16-2-n4 --num-superpositions 4 --initial-width 2 &
 train mimoconv16-2-n4-dynamic --num-superpositions 4 --initial-width 2 --full-capacity-prob 0.8 --low-superpositions 1 &
 wait
 
+# The runs' Hub-ready folders become checkpoint folders (no model code, card or auto_map: the export adds them).
 for name in wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
-    rm -rf "zoo/$name" && mkdir -p zoo && cp -r "$RUNS/$name/hub" "zoo/$name"
+    rm -rf "zoo/$name" && python scripts/export_hub_folder.py "$RUNS/$name/hub" --checkpoint-only --output "zoo/$name"
 done
 python scripts/evaluate_mimoconv.py --model zoo/wrn16-2-baseline --baseline none --data-dir "$DATA" \
     --output-dir zoo/wrn16-2-baseline --results-file eval_results.json
@@ -32,5 +33,6 @@ for name in mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
     python scripts/evaluate_mimoconv.py --model "zoo/$name" --baseline zoo/wrn16-2-baseline --data-dir "$DATA" \
         --output-dir "zoo/$name" --results-file eval_results.json
 done
-# Cards and widget images from the push configs (push_configs/<name>.yaml) and the folders' JSON files.
-python scripts/write_model_card.py zoo/wrn16-2-baseline zoo/mimoconv16-2-n2 zoo/mimoconv16-2-n4 zoo/mimoconv16-2-n4-dynamic
+# The cards' widget images (push_configs/<name>.yaml names each folder's card); the cards themselves are
+# rendered when a folder is exported (python scripts/export_hub_folder.py --all --output DIR, push_to_hub.py).
+python scripts/export_hub_folder.py zoo/wrn16-2-baseline zoo/mimoconv16-2-n2 zoo/mimoconv16-2-n4 zoo/mimoconv16-2-n4-dynamic --widget-images

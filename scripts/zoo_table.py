@@ -18,7 +18,7 @@ def main(argv=None):
     p.add_argument("--zoo", default=str(ROOT / "zoo"), help="folder of Hub-ready model folders (default: zoo/)")
     p.add_argument("--targets", action="store_true", help="also print how far each accuracy target got")
     p.add_argument("--architecture", choices=["mimoconv", "mimoformer"], default="mimoconv", help="which table (default: mimoconv)")
-    p.add_argument("--publish", action="store_true", help="instead: every checkpoint of push_configs/ with its card, Hub repo and Space")
+    p.add_argument("--publish", action="store_true", help="instead: every checkpoint of push_configs/ with its card template, Hub repo and Space")
     args = p.parse_args(argv)
     if args.publish:
         return publish_table()
@@ -50,12 +50,12 @@ def publish_table():
 
     space = ROOT / "spaces" / "mimo-hf-demo"
     in_space = {entry["repo_id"] for entry in json.loads((space / "models.json").read_text())}
-    print("| checkpoint | card | push config | Hub repo (revision) | in the Space |")
+    print("| checkpoint | card template (rendered at export) | push config | Hub repo (revision) | in the Space |")
     print("|---|---|---|---|---|")
     for config_path in sorted((ROOT / "push_configs").glob("*.yaml")):
         push = yaml.safe_load(config_path.read_text())
         folder = Path(push["folder"])
-        print(f"| `{folder.name}` | [{folder}/README.md]({folder}/README.md) | `push_configs/{config_path.name}` | "
+        print(f"| [`{folder.name}`]({folder}) | [{push['card_template']}]({push['card_template']}) | `push_configs/{config_path.name}` | "
               f"`{push['repo_id']}` ({push['revision']}) | {'yes' if push['repo_id'] in in_space else 'no'} |")
 
 

@@ -365,14 +365,14 @@ def task_tokenizer(task, config):
     size = len(tokenizer)
     if config.vocab_size < size:
         raise ValueError(
-            f"task {task!r} ships a tokenizer with {size} ids (mimo_hf/tokenization.py), more than the checkpoint's "
+            f"task {task!r} ships a tokenizer with {size} ids (mimo_hf/data/tokenization.py), more than the checkpoint's "
             f"vocab_size={config.vocab_size}"
         )
     if config.vocab_size != size:
         warnings.warn(
             f"the checkpoint's vocab_size={config.vocab_size} differs from the {task!r} tokenizer's {size} ids: the "
             "folder's tokenizer is only right if the checkpoint was trained on mimo_hf's token ids "
-            "(mimo_hf/tokenization.py)",
+            "(mimo_hf/data/tokenization.py)",
             UserWarning,
             stacklevel=2,
         )

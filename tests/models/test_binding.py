@@ -1,4 +1,4 @@
-"""Binding and bundling (mimo_hf/mimoconv/binding.py) against slow, loop-based evaluations of the spec.
+"""Binding and bundling (mimo_hf/models/mimoconv/binding.py) against slow, loop-based evaluations of the spec.
 
 Spec (shared/spec/mimonets.md section 2):
     PWHRR:  y_j[c] = sum_{t=0}^{C-1} k_j[t] * x_j[(c + t + 1 - C/2) mod C]   at every pixel

@@ -13,7 +13,7 @@ Args:
 Returns:
     accuracy (`float`): the fraction of correct predictions, in [0, 1].
 Example:
-    >>> from mimo_hf.metrics import load_metric
+    >>> from mimo_hf.evaluation.metrics import load_metric
     >>> metric = load_metric("accuracy")
     >>> metric.compute(predictions=[0, 1, 2, 2], references=[0, 1, 1, 2])
     {'accuracy': 0.75}
