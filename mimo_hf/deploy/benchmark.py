@@ -6,9 +6,7 @@ each entry's figure is the median over rounds: the same protocol as `mimo_hf.eva
 which times PyTorch models only.
 """
 
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -18,18 +16,9 @@ from .runtime import open_session
 
 def time_callables(entries, warmup=2, repeats=10, progress=None):
     """{name: {"median_s", "all_s"}} for [(name, run)] entries, `run()` processing one batch."""
-    for _, run in entries:
-        for _ in range(warmup):
-            run()
-    times = {name: [] for name, _ in entries}
-    for _ in range(repeats):
-        for name, run in entries:
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-        if progress is not None:
-            progress.update(1)
-    return {name: {"median_s": statistics.median(ts), "all_s": ts} for name, ts in times.items()}
+    from mimo_hf.evaluation.throughput import time_steps_interleaved
+
+    return time_steps_interleaved(dict(entries), warmup=warmup, repeats=repeats, progress=progress)
 
 
 def torch_runner(model, pixel_values, k):
