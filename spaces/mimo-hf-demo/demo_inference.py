@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 REPO_ZOO = HERE.parent.parent / "zoo"
 HUB_MODELS_FILE = HERE / "models.json"
 
+# The architectures of the mimo_hf package: their checkpoint folders (no auto_map) need it installed.
+MIMO_HF_MODEL_TYPES = ("mimoconv", "mimoformer")
 IMAGE = "image-classification"
 TEXT = "text-classification"
 AUTO_CLASSES = {IMAGE: AutoModelForImageClassification, TEXT: AutoModelForSequenceClassification}
@@ -235,7 +237,8 @@ def _register_package_for(spec):
     """A local checkpoint folder (config.json without auto_map, e.g. the checkout's zoo/) loads with the
     package's classes, which `import mimo_hf` registers; Hub repos and exported folders need nothing."""
     config_path = _file_path(spec, "config.json") if spec.is_local else None
-    if config_path is None or "auto_map" in json.loads(config_path.read_text()):
+    config = json.loads(config_path.read_text()) if config_path else {}
+    if config.get("model_type") not in MIMO_HF_MODEL_TYPES or "auto_map" in config:
         return
     import importlib
 
