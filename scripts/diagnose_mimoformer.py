@@ -27,7 +27,7 @@ import argparse
 import json
 import os
 
-from mimo_hf.diagnosis_lra import (
+from mimo_hf.training.diagnosis_mimoformer import (
     MODELS,
     attention_interference,
     gradient_norms,

@@ -1,7 +1,7 @@
 """Controlled experiment on why superposition MIMOFormer does (not) learn: docs/mimoformer_diagnosis.md.
 
 Trains the Performer and MIMOFormer (att.+MLP 2x2, att. 2x2, att. 4x4) with the zoo's own training
-loop (`mimo_hf.training_lra.train`: AdamW, one-cycle LR, MIMO grid warm-up, evaluation on the
+loop (`mimo_hf.training.mimoformer.train`: AdamW, one-cycle LR, MIMO grid warm-up, evaluation on the
 validation split) at several (head size, random features) sizes and learning rates, same steps for
 every run, and reports the curves as JSON rows, a Markdown table and a PNG. Each run is one process
 with `--num-threads` threads; `jobs` runs go side by side. A finished run (its JSON in
@@ -72,13 +72,14 @@ def _run_one(cfg, model, size, lr):
 
     import torch
 
-    from .training_lra import build_arg_parser, train
+    from mimo_hf.training.mimoformer import train
+    from mimo_hf.training.recipes import MIMOFormerRecipe
 
     torch.set_num_threads(cfg["num_threads"])
     name = run_name(model, size, lr)
     work = os.path.join(cfg["work_dir"], name)
     os.makedirs(work, exist_ok=True)
-    args = build_arg_parser().parse_args(_train_arguments(cfg, model, size, lr, work))
+    args = MIMOFormerRecipe.from_flags(_train_arguments(cfg, model, size, lr, work))
     start, cpu_start = time.monotonic(), time.process_time()
     # The training loop's progress bar and per-evaluation lines go to the run's own log, not the grid's terminal.
     with open(os.path.join(work, "train.log"), "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -120,7 +121,7 @@ def cumulative_lr(step, lr, warmup_steps, max_steps):
     With Adam each step moves a weight by about the learning rate whatever the gradient's size, so the
     steps a run needs to leave a plateau scale like 1 / LR and this sum is what runs at different LRs share.
     """
-    from .training_lra import one_cycle_linear
+    from mimo_hf.training.mimoformer import one_cycle_linear
 
     return lr * sum(one_cycle_linear(s, warmup_steps, max_steps) for s in range(step))
 
@@ -139,7 +140,7 @@ def listops_baselines(data_dir, max_eval_samples=None):
     """
     from collections import Counter
 
-    from .lra_data import _read_split
+    from mimo_hf.data.lra import _read_split
 
     def split(name, limit=None):
         table, _ = _read_split(data_dir, None, name)
@@ -310,8 +311,9 @@ def gradient_norms(cfg, models, sizes, batches=1):
     """
     import torch
 
-    from .lra_data import LRA_TASKS, load_lra_task
-    from .training_lra import build_arg_parser, build_model, resolve_recipe
+    from mimo_hf.data.lra import LRA_TASKS, load_lra_task
+    from mimo_hf.training.mimoformer import build_model
+    from mimo_hf.training.recipes import MIMOFormerRecipe
 
     torch.set_num_threads(cfg["num_threads"])
     count = batches * cfg["batch_size"]
@@ -320,8 +322,7 @@ def gradient_norms(cfg, models, sizes, batches=1):
     for size in sizes:
         per_model = {}
         for model in models:
-            args = build_arg_parser().parse_args(_train_arguments(cfg, model, size, 1e-4, "unused"))
-            resolve_recipe(args)
+            args = MIMOFormerRecipe.from_flags(_train_arguments(cfg, model, size, 1e-4, "unused"))
             torch.manual_seed(cfg["seed"])
             net = build_model(args, LRA_TASKS["listops"]).train()
             norms, losses = {}, []
@@ -379,8 +380,9 @@ def attention_interference(cfg, sizes, batches=1):
     """
     import torch
 
-    from .lra_data import LRA_TASKS, load_lra_task
-    from .training_lra import build_arg_parser, build_model, resolve_recipe
+    from mimo_hf.data.lra import LRA_TASKS, load_lra_task
+    from mimo_hf.training.mimoformer import build_model
+    from mimo_hf.training.recipes import MIMOFormerRecipe
 
     torch.set_num_threads(cfg["num_threads"])
     count = batches * cfg["batch_size"]
@@ -393,8 +395,7 @@ def attention_interference(cfg, sizes, batches=1):
 
     out = {}
     for size in sizes:
-        args = build_arg_parser().parse_args(_train_arguments(cfg, "att-4x4", size, 1e-4, "unused"))
-        resolve_recipe(args)
+        args = MIMOFormerRecipe.from_flags(_train_arguments(cfg, "att-4x4", size, 1e-4, "unused"))
         torch.manual_seed(cfg["seed"])
         net = build_model(args, LRA_TASKS["listops"]).eval()
         encoder = net.mimoformer

@@ -1,4 +1,4 @@
-"""scripts/diagnose_mimoformer.py (mimo_hf.diagnosis_lra): grid rows, table, plot, resume, gradient norms."""
+"""scripts/diagnose_mimoformer.py (mimo_hf.training.diagnosis_mimoformer): grid rows, table, plot, resume, gradient norms."""
 
 import importlib.util
 import json
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mimo_hf.diagnosis_lra import markdown_table, parse_size, run_name
-from mimo_hf.lra_data import write_listops_dataset
+from mimo_hf.training.diagnosis_mimoformer import markdown_table, parse_size, run_name
+from mimo_hf.data.listops import write_listops_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--hidden-size", "16", "--num-attention-heads", "2", "--intermediate-size", "16", "--num-hidden-layers", "1",
         "--batch-size", "8", "--max-length", "24", "--sizes", "8:8", "--no-progress"]
 

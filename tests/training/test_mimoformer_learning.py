@@ -17,15 +17,15 @@ import pandas as pd
 import pytest
 import torch
 
-from mimo_hf.lra_data import write_listops_dataset
-from mimo_hf.mimoformer import favor
-from mimo_hf.mimoformer.configuration_mimoformer import MIMOFormerConfig
-from mimo_hf.mimoformer.modeling_mimoformer import (
+from mimo_hf.data.listops import write_listops_dataset
+from mimo_hf.models.mimoformer import favor
+from mimo_hf.models.mimoformer.configuration_mimoformer import MIMOFormerConfig
+from mimo_hf.models.mimoformer.modeling_mimoformer import (
     MIMOFormerAttention,
     MIMOFormerForSequenceClassification,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_mimoformer.py"
 VARIANTS = [("performer", 1, 1), ("mimo_att", 2, 2), ("mimo_att", 4, 4), ("mimo_att_mlp", 2, 2)]
 
