@@ -149,6 +149,11 @@ def benchmark(settings):
         rows = main_train(settings)
         _write(rows, settings.output)
         return rows
+    return main_inference(settings)
+
+
+def main_inference(settings):
+    """MIMOConv inference calls of the baseline and each MIMOConv (and with --runtime, their exports)."""
     settings.channels_last = bool(settings.channels_last)
     entries = [("baseline", build(settings, 1, baseline=True), 1)]
     descriptions = {"baseline": {"model": f"WRN-{settings.depth}-{settings.width}", "capacity": 1, "operating_point": 1,
