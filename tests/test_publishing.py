@@ -104,6 +104,12 @@ def test_push_config_errors_name_the_key(staged, edit, message):
     assert str(staged.path) in str(error.value)
 
 
+def _uploaded(folder):
+    """The folder's top-level file names: what a push without `onnx: true` uploads (a local onnx/
+    export, git-ignored, stays local; tests/test_deploy.py covers it)."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name != "onnx")
+
+
 # --- validation -----------------------------------------------------------------------------------
 
 def test_the_zoo_validates_and_loads_without_mimo_hf():
@@ -114,7 +120,7 @@ def test_the_zoo_validates_and_loads_without_mimo_hf():
         names = [f.path_in_repo for f in files[str(push.path)]]
         assert {"README.md", "config.json", "model.safetensors", push.results} <= set(names)
         assert any(name.startswith("modeling_") for name in names)
-        assert names == sorted(p.name for p in push.folder_path.iterdir())  # everything, nothing else
+        assert names == _uploaded(push.folder_path)  # everything, nothing else
 
 
 def _break(push, how):
@@ -186,7 +192,7 @@ def test_first_push_uploads_every_file_in_one_commit_and_tags_it(staged, no_load
     assert kwargs["repo_id"] == staged.repo_id and kwargs["revision"] == "main" and kwargs["parent_commit"] == HEAD
     operations = kwargs["operations"]
     assert all(isinstance(op, CommitOperationAdd) for op in operations)
-    assert [op.path_in_repo for op in operations] == sorted(p.name for p in staged.folder_path.iterdir())
+    assert [op.path_in_repo for op in operations] == _uploaded(staged.folder_path)
     for op in operations:
         assert Path(op.path_or_fileobj) == staged.folder_path / op.path_in_repo
     assert "model.safetensors" in [op.path_in_repo for op in operations]
@@ -252,7 +258,7 @@ def test_dry_run_prints_the_exact_upload_and_the_card_without_network(staged, no
     out = capsys.readouterr().out
     assert len(no_load_check) == 1  # the dry run validates exactly like a push
     assert f"== {staged.repo_id} <- zoo/{NAME} (branch main, tag v0.1.0, public, license apache-2.0)" in out
-    files = sorted(staged.folder_path.iterdir())
+    files = [staged.folder_path / name for name in _uploaded(staged.folder_path)]
     assert f"{len(files)} files, {sum(p.stat().st_size for p in files)} bytes; after the push" in out
     for path in files:
         row = next(line for line in out.splitlines() if line.strip().startswith(path.name + " "))
