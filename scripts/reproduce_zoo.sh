@@ -33,6 +33,20 @@ for name in mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
     python scripts/evaluate_mimoconv.py --model "zoo/$name" --baseline zoo/wrn16-2-baseline --data-dir "$DATA" \
         --output-dir "zoo/$name" --results-file eval_results.json
 done
+# Deployment (needs the deploy extra, pip install -e ".[deploy]"): ONNX fp32 + int8 exports into each folder's
+# onnx/ (git-ignored; published with 'onnx: true' in the push config), then accuracy and images/s of every
+# runtime x precision x operating point on 2 threads, the baseline and its export timed in the same run
+# (deploy_results.json: the cards' Deploy sections and python scripts/deploy_table.py --model mimoconv16-2-n4 --targets).
+for name in wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
+    python scripts/export_onnx.py --model "zoo/$name" --output "zoo/$name/onnx" --int8 --calibration-data-dir "$DATA" --overwrite
+done
+python scripts/evaluate_mimoconv.py --model zoo/wrn16-2-baseline --onnx zoo/wrn16-2-baseline/onnx --baseline none \
+    --data-dir "$DATA" --threads 2 --output-dir zoo/wrn16-2-baseline --results-file deploy_results.json
+for name in mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
+    python scripts/evaluate_mimoconv.py --model "zoo/$name" --onnx "zoo/$name/onnx" --baseline zoo/wrn16-2-baseline \
+        --baseline-onnx zoo/wrn16-2-baseline/onnx --data-dir "$DATA" --threads 2 --output-dir "zoo/$name" \
+        --results-file deploy_results.json
+done
 # The cards' widget images (push_configs/<name>.yaml names each folder's card); the cards themselves are
 # rendered when a folder is exported (python scripts/export_hub_folder.py --all --output DIR, push_to_hub.py).
 python scripts/export_hub_folder.py zoo/wrn16-2-baseline zoo/mimoconv16-2-n2 zoo/mimoconv16-2-n4 zoo/mimoconv16-2-n4-dynamic --widget-images

@@ -341,6 +341,8 @@ def export_checkpoint(model, output, operating_points=None, int8=False, calibrat
         raise ValueError("regression heads are not exportable here (the runtime returns label scores)")
     points = select_points(checkpoint, operating_points)
     planned = _planned_files(checkpoint, points, int8)
+    if checkpoint.architecture == "mimoconv" and checkpoint.preprocessor is not None:
+        planned.append("preprocessor_config.json")  # saved beside the graphs: never over a user's file
     output = _prepare_output(output, planned, overwrite)
 
     real, held_out, calibration_pixels = None, None, None

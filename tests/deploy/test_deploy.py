@@ -340,10 +340,16 @@ def test_onnx_folder_in_the_hub_layout(zoo_int8, tmp_path):
 
     folder, _ = zoo_int8
     hub = tmp_path / "hub"
-    shutil.copytree(ZOO / "mimoconv16-2-n4-dynamic", hub, ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(ZOO / "mimoconv16-2-n4-dynamic", hub, ignore=shutil.ignore_patterns("onnx", DEPLOY_RESULTS))
     assert onnx_problems(hub)[0].startswith("onnx/: exported folder") and "scripts/export_onnx.py" in onnx_problems(hub)[0]
     shutil.copytree(folder, hub / "onnx")
     assert onnx_problems(hub) == []
+    # Deploy results measured on other files (here: the zoo's full export) are refused with this export.
+    (hub / DEPLOY_RESULTS).write_text(json.dumps({"command": "python scripts/evaluate_mimoconv.py ...",
+                                                  "deploy": {"model": {"files": {"model_k4.onnx": "0" * 64}}}}))
+    assert onnx_problems(hub) == [f"{DEPLOY_RESULTS} was measured on other ONNX files than onnx/ holds; re-run its "
+                                  "command: python scripts/evaluate_mimoconv.py ..."]
+    (hub / DEPLOY_RESULTS).unlink()
     names = {f.path_in_repo for f in collect_files(hub, onnx=True)[0]}
     assert {"onnx/deploy.json", "onnx/model_k4.onnx", "onnx/model_k4_int8.onnx"} <= names
     assert not any(name.startswith("onnx/") for name in {f.path_in_repo for f in collect_files(hub)[0]})

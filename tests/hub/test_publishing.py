@@ -58,7 +58,9 @@ def _assembled_names(push):
     """The files of the push config's Hub folder: its checkpoint files, the model code, the card."""
     from mimo_hf.hub.export import MODEL_CODE_FILES, checkpoint_files, model_type_of
 
-    return sorted([*checkpoint_files(push.folder_path), *MODEL_CODE_FILES[model_type_of(push.folder_path)], "README.md"])
+    # A local onnx/ export (git-ignored) is uploaded only with `onnx: true`; tests/deploy covers that.
+    files = [name for name in checkpoint_files(push.folder_path) if push.onnx or not name.startswith("onnx/")]
+    return sorted([*files, *MODEL_CODE_FILES[model_type_of(push.folder_path)], "README.md"])
 
 
 def _api(tags=(), tree=()):
