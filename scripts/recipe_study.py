@@ -20,12 +20,10 @@ import json
 from pathlib import Path
 
 from mimo_hf.training.run_queue import QueuedRun, run_queue
+from mimo_hf.training.zoo_runs import BASELINE, TRUNK
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TRUNK = ["--depth", "16", "--width", "2"]
-BASELINE = ["--num-superpositions", "1", "--binding", "none", "--initial-width", "1", "--activation", "relu",
-            "--binding-coef", "0", "--isometry-coef", "0"]
 N4 = ["--num-superpositions", "4", "--binding", "hrr", "--activation", "prelu"]
 
 # name -> (what it tests, flags). Each variant changes one thing against "fast" (or is a preset itself).

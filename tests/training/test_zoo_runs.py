@@ -1,0 +1,69 @@
+"""The zoo's training queue: the flags it passes are the recipes the zoo claims, and the queue resumes."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from mimo_hf.training.recipes import MIMOConvRecipe
+from mimo_hf.training.run_queue import QueuedRun, run_queue
+from mimo_hf.training.zoo_runs import TRUNK, ZOO_RUNS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _train_zoo():
+    spec = importlib.util.spec_from_file_location("train_zoo", ROOT / "scripts" / "train_zoo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name, capacity, binding, full_capacity_prob", [
+    ("wrn16-2-baseline", 1, "none", 1.0), ("mimoconv16-2-n2", 2, "hrr", 1.0), ("mimoconv16-2-n4", 4, "hrr", 1.0),
+    ("mimoconv16-2-n4-dynamic", 4, "hrr", 0.8)])
+def test_zoo_runs_parse_into_the_recipes_the_zoo_names(name, capacity, binding, full_capacity_prob):
+    recipe = MIMOConvRecipe.from_flags(["--data-dir", "x", "--output-dir", "y", *TRUNK, *ZOO_RUNS[name]])
+    assert (recipe.depth, recipe.width, recipe.num_superpositions, recipe.binding) == (16, 2, capacity, binding)
+    assert recipe.preset == "fast" and recipe.label_smoothing == 0.2 and recipe.mixup_alpha == 0
+    assert recipe.full_capacity_prob == full_capacity_prob
+    assert recipe.validation_size == 5000  # validation held out of the training split; test never read
+
+
+def test_train_zoo_prints_each_run_once_and_resumes_those_with_checkpoints(tmp_path, capsys):
+    (tmp_path / "mimoconv16-2-n4" / "checkpoints" / "epoch_3").mkdir(parents=True)
+    (tmp_path / "wrn16-2-baseline" / "hub").mkdir(parents=True)
+    (tmp_path / "wrn16-2-baseline" / "hub" / "metrics_history.json").write_text("[]")
+    runs = _train_zoo().main(["--runs-dir", str(tmp_path), "--print-commands", "--epochs", "7"])
+    out = capsys.readouterr().out
+    assert [r.name for r in runs] == list(ZOO_RUNS)
+    assert "# wrn16-2-baseline (finished)" in out and "# mimoconv16-2-n4 (resumes)" in out
+    assert "# mimoconv16-2-n2 (starts)" in out
+    n4 = next(r for r in runs if r.name == "mimoconv16-2-n4").command()
+    assert n4[-2:] == ["--resume", "latest"] and n4[n4.index("--epochs") + 1] == "7"
+    assert "--resume" not in next(r for r in runs if r.name == "mimoconv16-2-n2").command()
+
+
+def test_run_queue_skips_finished_runs_and_reports_each_new_one(tmp_path):
+    # A stand-in training script: writes the Hub folder a finished run has, recording its arguments.
+    script = tmp_path / "fake_train.py"
+    script.write_text("import json, sys, pathlib\n"
+                      "out = pathlib.Path(sys.argv[sys.argv.index('--output-dir') + 1]) / 'hub'\n"
+                      "out.mkdir(parents=True)\n"
+                      "(out / 'metrics_history.json').write_text(json.dumps(sys.argv[1:]))\n")
+    runs = [QueuedRun(name, str(script), ["--flag", name], str(tmp_path / name)) for name in ("a", "b", "c")]
+    (tmp_path / "a" / "hub").mkdir(parents=True)
+    (tmp_path / "a" / "hub" / "metrics_history.json").write_text("[]")
+    finished = []
+    run_queue(runs, on_finished=lambda run: finished.append(run.name), stop_after=["b"])
+    assert finished == ["b"] and not runs[2].finished  # a skipped, b run, stopped before c
+    assert json.loads((tmp_path / "b" / "hub" / "metrics_history.json").read_text())[:2] == ["--flag", "b"]
+
+
+def test_run_queue_names_the_log_of_a_failed_run(tmp_path):
+    script = tmp_path / "failing.py"
+    script.write_text("import sys; print('boom'); sys.exit(3)\n")
+    with pytest.raises(SystemExit, match=r"exit code 3\); see .*x\.log"):
+        run_queue([QueuedRun("x", str(script), [], str(tmp_path / "x"))])
+    assert "boom" in (tmp_path / "x.log").read_text()
