@@ -219,6 +219,16 @@ def check_model_index(card, results):
     return problems
 
 
+def in_zoo(ctx):
+    """Whether the folder is one of this repository's zoo folders (zoo/<name>/): only their cards may
+    speak of the zoo's shared training (its machines, budgets and reproduce scripts); any other
+    folder's card says only what its own records hold."""
+    from mimo_hf.hub.push_config import TEMPLATES
+
+    zoo = (TEMPLATES.parent / "zoo").resolve()
+    return ctx.folder.resolve().parent == zoo
+
+
 def percent(value):
     return f"{100 * value:.2f}%"
 
