@@ -179,3 +179,11 @@ def test_cheap_help_examples_run_as_written(line, tmp_path):
     words = [str(tmp_path / word[len("/tmp/"):]) if word.startswith("/tmp/") else word for word in shlex.split(line)]
     proc = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (line, proc.stderr[-3000:])
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """.ci/run's last line is the README's test command, character for character."""
+    command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    assert any(block.strip() == command for block in blocks), command
+    assert command.startswith(".ci/install_chromium.sh && ") and "python -m pytest -q" in command
