@@ -5,7 +5,9 @@ as a train shard and 200 of its rows as a test shard; 64 training images, 100 he
 accuracy without throughput), published from a push config next to it (outside push_configs/).
 Its card must not borrow the zoo's facts: no 5,000 held-out images, no throughput hardware, no zoo
 scripts or machines, and "most accurate" names the k its own table shows. The dry run validates it
-end to end (the load check in a fresh Python without mimo_hf included).
+end to end (the load check in a fresh Python without mimo_hf included). The MIMOFormer card is checked
+the same way on a zoo folder's records edited into an own run's (CPU accuracy, no baseline, no
+throughput), outside zoo/.
 """
 
 import json
@@ -120,3 +122,32 @@ def test_small_run_publishes_from_its_own_folder(small_run, capsys, monkeypatch)
     out = capsys.readouterr().out
     assert "== someone/tiny-mimoconv <- hub (branch main, tag v1, private" in out
     assert "dry run: 1 repo(s) assembled and validated, nothing uploaded" in out
+
+
+def test_mimoformer_card_of_an_own_run_borrows_nothing_from_the_zoo(tmp_path):
+    """A MIMOFormer folder outside zoo/ whose results were measured on a CPU, without a baseline and
+    without throughput (the records of a zoo folder, edited to say so): its card names no GPU, no zoo
+    machine, budget or script, no Performer comparison and no throughput."""
+    source = ROOT / "zoo" / "mimoformer-att-listops-cpu"
+    run = tmp_path / "my-listops"
+    shutil.copytree(source, run / "hub")
+    path = run / "hub" / "eval_results.json"
+    results = json.loads(path.read_text())
+    for key in ("throughput_hardware", "throughput_device", "throughput_batch_size", "throughput_command"):
+        results.pop(key, None)
+    results["baseline"] = None
+    results["hardware"].pop("gpu")
+    results["command"] = "python scripts/evaluate_mimoformer.py --model hub --no-throughput --batch-size 64 --output-dir hub"
+    for row in results["results"]:
+        for key in ("sequences_per_s", "speedup_vs_baseline"):
+            row.pop(key, None)
+    path.write_text(json.dumps(results))
+    (run / "push.yaml").write_text(PUSH.replace("tiny-mimoconv", "my-listops").replace(
+        "uoft-cs/cifar10", json.dumps(results["dataset"])))
+    card = render_card(load_push_config(run / "push.yaml"))
+    text = _text(card)
+    for borrowed in ("GPU", "H200", "reproduce_mimoformer_zoo", "MAX_MINUTES", "Performer baseline", "sequences/s (",
+                     "12 runs", "shared GPU", "speed-up on your hardware"):
+        assert borrowed not in text, borrowed
+    assert f"measured on {results['hardware']['cpu']}" in text and "test accuracy (CPU)" in text
+    assert "Throughput has not been measured" in text and "in batches of 64" in text
