@@ -206,6 +206,13 @@ def export_targets(targets, configs, output=None, every=False, checkpoint_only=F
     else:
         pushes = resolve_targets(targets, configs)
     if widget_images:
+        from mimo_hf.hub.cards import load_context
+
+        for push in pushes:  # every folder readable before any image is written
+            try:
+                load_context(push)
+            except (FileNotFoundError, ValueError) as error:
+                sys.exit(f"{push.path}: {error}")
         for push in pushes:
             written = write_assets(push)
             print(f"{push.folder}: " + (", ".join(path.name for path in written) if written else "up to date"))
