@@ -7,9 +7,10 @@ Throughput of every grid and of the baseline (e.g. the Performer of the same siz
 side in one run on this machine. Writes <output-dir>/<results-file> (the single
 source for model-card numbers) and <output-dir>/accuracy_throughput.png.
 
-Examples:
-    python scripts/evaluate_mimoformer.py --model zoo/mimoformer-listops-att --baseline zoo/performer-listops \
-        --data-dir data/listops-cpu --output-dir zoo/mimoformer-listops-att --results-file eval_results.json
+Examples (ListOps-CPU: generate its data once, seconds; then a zoo checkpoint against its Performer baseline):
+    python scripts/generate_listops.py --preset cpu --output-dir data/listops-cpu
+    python scripts/evaluate_mimoformer.py --model zoo/mimoformer-att-listops-cpu --baseline zoo/performer-listops-cpu \
+        --data-dir data/listops-cpu --output-dir /tmp/eval-listops --results-file eval_results.json
 """
 
 from mimo_hf.evaluation.mimoformer import MIMOFormerEvaluation, evaluate_mimoformer

@@ -13,9 +13,15 @@ revision. Unchanged content makes no commit. The dry run prints the assembled fo
 The token comes from huggingface_hub's usual sources (`hf auth login`, or the HF_TOKEN environment
 variable); it is never printed, written or accepted on the command line.
 
+Your own model: train it (its Hub-ready folder is <output-dir>/hub), evaluate it into a results JSON in
+that folder, and write a push config anywhere (schema and where relative paths start:
+mimo_hf/hub/push_config.py; `card_template` defaults to the architecture's template). Every config is
+validated before anything is written or uploaded.
+
 Examples:
     python scripts/push_to_hub.py push_configs/*.yaml --dry-run   # what would be uploaded, no network
     python scripts/push_to_hub.py push_configs/*.yaml             # publish the whole zoo
+    python scripts/push_to_hub.py my-run/push.yaml --dry-run      # your own config, anywhere
 """
 
 import argparse
@@ -25,7 +31,7 @@ from mimo_hf.hub.publishing import make_api, push_to_hub
 
 def main(argv=None, api=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("configs", nargs="+", help="push config YAML files (push_configs/*.yaml)")
+    p.add_argument("configs", nargs="+", help="push config YAML files (push_configs/*.yaml, or your own anywhere)")
     p.add_argument("--dry-run", action="store_true",
                    help="assemble and validate, then print the assembled folders' files (path, size, sha256) and "
                    "each card; no network")

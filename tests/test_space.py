@@ -6,16 +6,21 @@
   only the Hub stack), serving the zoo folders, a Hub id from a pre-filled offline cache pinned to a
   commit, and a tiny text classifier (so the text tab is exercised before MIMOFormer folders exist).
   It is driven through gradio_client and compared with direct model calls.
-- The page in headless Chromium: upload, classify, screenshot (saved as a test artifact).
+- The page in headless Chromium, as a visitor sees it: the checkpoint list (every image checkpoint
+  served), upload, k=2, classify; the summary with its time per input and the predictions grid equal
+  to a direct model call; a screenshot (saved as a test artifact). About 12 s of browser time on a
+  loaded 2-core machine, after the app fixture the API tests share.
 
 Needs the `space` and `test` extras (gradio, gradio_client; pytest, playwright). The browser is the
-system's Chromium (Debian package `chromium`), MIMO_TEST_CHROMIUM, or one `playwright install`
-fetched; without any, only the browser check skips.
+system's Chromium (Debian package `chromium`, which `.ci/install_chromium.sh` installs as part of the
+README's test command), MIMO_TEST_CHROMIUM, or one `playwright install` fetched; without any, only the
+browser check skips, naming why.
 """
 
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -518,6 +523,11 @@ def test_page_in_headless_chromium(request):
     app = request.getfixturevalue("app")  # only now: no server start for a skipped check
 
     paths = _write_cifar_samples(app.tmp, count=10)
+    # What the page must show: every image checkpoint served (the zoo's MIMOConv folders and the pinned
+    # Hub id), and for the uploaded images at k=2 the top-1 labels a direct model call gives.
+    image_models = sorted([p.name for p in ZOO.iterdir() if (p / "config.json").is_file()
+                           and json.loads((p / "config.json").read_text())["model_type"] == "mimoconv"]
+                          + [f"{HUB_ID}@{app.commit}"])
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "space_mimo_hf_demo.png"
     with sync_playwright() as p:
@@ -529,14 +539,43 @@ def test_page_in_headless_chromium(request):
             page.goto(app.url, wait_until="domcontentloaded", timeout=60_000)
             page.get_by_role("tab", name="Text (MIMOFormer)").wait_for(timeout=60_000)  # the app has rendered
             assert page.title() == "MIMONets demo"
+            # The model list, as a visitor opens it.
+            checkpoint = page.get_by_label("Checkpoint").first
+            checkpoint.click()
+            options = page.get_by_role("option")
+            options.first.wait_for(timeout=10_000)
+            shown = sorted(name.strip().splitlines()[-1].strip() for name in options.all_inner_texts())  # no "✓" mark
+            assert shown == image_models, shown
+            page.keyboard.press("Escape")
+            model = checkpoint.input_value()
+            # Upload, pick k=2, classify; the summary with its time per input and the predictions table.
             page.locator("input[type=file]").first.set_input_files([str(p) for p in paths])
             page.get_by_text("k=2 (2 inputs per pass)").first.click()
             page.get_by_role("button", name="Classify").first.click()
             page.get_by_text("ms per input").first.wait_for(timeout=60_000)
             summary = page.locator("p", has_text="ms per input").first.inner_text()
             assert "10 input(s) at k=2 (2 per pass)" in summary, summary
+            ms_per_input = float(re.search(r"([0-9.]+) ms per input", summary).group(1))
+            assert ms_per_input > 0, summary
+            # The predictions grid (virtualised: only the rows in view are in the page): its row count,
+            # and every rendered row's input, rank and label.
+            grid = page.locator('[role=grid][aria-label="Predictions"]')
+            page.wait_for_function("document.querySelector('[role=grid][aria-label=\"Predictions\"]')"
+                                   ".getAttribute('aria-rowcount') === '31'", timeout=30_000)  # 10 x top-3 + header
+            grid.locator("[data-testid=cell-0-0]").wait_for(timeout=30_000)
+            rows = {}
+            for cell in grid.locator("[role=gridcell]").all():
+                row, col = int(cell.get_attribute("data-row")), int(cell.get_attribute("data-col"))
+                rows.setdefault(row, {})[col] = cell.inner_text().strip()
             page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
+    expected = _direct_image_predictions(app.tmp / "exported" / model, paths, {"num_superpositions": 2}, k=3)
+    assert len(rows) >= 6, rows  # at least the first two images' rows are in view
+    for row, cells in rows.items():
+        image, rank = divmod(row, 3)
+        assert cells[0] == paths[image].name and cells[1] == str(rank + 1), (row, cells)
+        assert cells[2] == expected[image][rank]["label"], (row, cells, expected[image])
+        assert float(cells[3]) == pytest.approx(expected[image][rank]["score"], abs=1e-4), (row, cells)
     assert screenshot.stat().st_size > 10_000

@@ -45,6 +45,7 @@ class ImageTensors:
     labels: torch.Tensor  # (n,) int64
     label_names: list  # list[str], index = label id
     dataset: str  # short name ("cifar10", ...), selects the normalisation statistics
+    formats: tuple = ()  # the stored images' file formats (PIL names, e.g. ("JPEG",)): what results may say
 
     def __len__(self):
         """Number of examples."""
@@ -56,7 +57,8 @@ class ImageTensors:
 
     def subset(self, indices):
         """A new ImageTensors holding the examples at `indices` (a 1-D index tensor)."""
-        return ImageTensors(self.images[indices], self.labels[indices], list(self.label_names), self.dataset)
+        return ImageTensors(self.images[indices], self.labels[indices], list(self.label_names), self.dataset,
+                            self.formats)
 
 
 def dataset_info(dataset):
@@ -118,12 +120,14 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
 
     # Read the encoded bytes straight from Arrow: decode=False skips datasets' per-row PIL objects.
     column = ds.cast_column(info.image_column, Image(decode=False)).data.column(info.image_column)
-    images = decode_images(column.combine_chunks(), info.mode)
-    return ImageTensors(images, labels, label_names, info.name)
+    formats = []
+    images = decode_images(column.combine_chunks(), info.mode, formats)
+    return ImageTensors(images, labels, label_names, info.name, tuple(sorted(set(formats))))
 
 
-def decode_images(column, mode):
-    """Decode an Arrow struct<bytes, path> column into one (n, C, H, W) uint8 tensor in PIL `mode`."""
+def decode_images(column, mode, formats=None):
+    """Decode an Arrow struct<bytes, path> column into one (n, C, H, W) uint8 tensor in PIL `mode`;
+    `formats` (a list), when given, receives each image's stored file format."""
     blobs = column.field("bytes").to_pylist()
     paths = column.field("path").to_pylist()
     n = len(blobs)
@@ -131,6 +135,8 @@ def decode_images(column, mode):
     out = None  # (n, H, W, C) uint8, allocated once the first image gives H and W
     for i, (blob, path) in enumerate(zip(blobs, paths)):
         image = PIL.Image.open(io.BytesIO(blob) if blob is not None else path)
+        if formats is not None:
+            formats.append(image.format)
         if image.mode != mode:
             image = image.convert(mode)
         array = np.asarray(image).reshape(image.height, image.width, channels)  # (H, W, C)

@@ -130,7 +130,9 @@ class MIMOConvPipeline(Evaluation):
             "data_dir": None if s.uses_sample else s.data_dir,
             "split": s.split,
             "num_examples": len(dataset),
-            "data_note": JPEG_NOTE if self.data.dataset == "cifar10" else None,
+            # Only where the images evaluated are JPEG files (the project's copy, the shipped sample),
+            # not for the Hub's PNG CIFAR-10.
+            "data_note": JPEG_NOTE if self.data.dataset == "cifar10" and "JPEG" in self.data.formats else None,
         }
 
     def report(self, model, dataset, rows, baseline):

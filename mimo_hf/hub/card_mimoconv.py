@@ -3,7 +3,7 @@
 
 from mimo_hf.data.images import CIFAR10_SAMPLE
 from mimo_hf.data.labels import CIFAR10
-from mimo_hf.hub.cards import Architecture, CardParts, _read_json, baseline_row, operating_point_results, percent
+from mimo_hf.hub.cards import Architecture, CardParts, _read_json, baseline_row, in_zoo, operating_point_results, percent
 
 DATASET_NAMES = {"uoft-cs/cifar10": "CIFAR-10", "uoft-cs/cifar100": "CIFAR-100", "ylecun/mnist": "MNIST"}
 # Widget images: the first image of these classes in the CIFAR-10 test sample shipped with the package.
@@ -65,11 +65,18 @@ def mimoconv_card_parts(ctx):
     dataset = DATASET_NAMES.get(results["dataset"], results["dataset"])
     jpeg = "JPEG" in (results.get("data_note") or "")
     dataset_name = f"{dataset} (JPEG quality-75 copy)" if jpeg else dataset
-    samples = cifar10_widget_samples(config["id2label"])
-    rows = [dict(k=row["operating_point"], accuracy=percent(row["accuracy"]), images_per_s=row.get("images_per_s"),
+    # Widget images only where the folder has them (scripts/export_hub_folder.py --widget-images writes them).
+    samples = [sample for sample in cifar10_widget_samples(config["id2label"]) if (ctx.folder / sample[0]).is_file()]
+    rows = [dict(k=row["operating_point"], accuracy=percent(row["accuracy"]), accuracy_value=row["accuracy"],
+                 images_per_s=row.get("images_per_s"),
                  speedup=row.get("speedup_vs_baseline"), trained=row["operating_point"] in trained)
             for row in results["results"]]
     final = ctx.history[-1] if ctx.history else {}
+    has_throughput = all(row["images_per_s"] is not None for row in rows)
+    best = max(row["accuracy_value"] for row in rows)
+    # The recipe as it ran: the record, with settings it predates at the value the run used.
+    recipe = vars(MIMOConvRecipe.from_record(args)) if args else {}
+    validation_counts = [value for key, value in final.items() if key.startswith("val_count@")]
     processor = _read_json(ctx.folder / "preprocessor_config.json", default={})
     variables = dict(
         title=ctx.push.repo_name,
@@ -93,11 +100,17 @@ def mimoconv_card_parts(ctx):
         data_note=results.get("data_note"),
         hardware=results["hardware"],
         throughput_batch_size=results.get("throughput_batch_size"),
-        has_throughput=all(row["images_per_s"] is not None for row in rows),
+        has_throughput=has_throughput,
+        most_accurate=[row["k"] for row in rows if row["accuracy_value"] == best],
+        fastest=max(rows, key=lambda row: row["images_per_s"])["k"] if has_throughput and len(rows) > 1 else None,
         plot="accuracy_throughput.png" if (ctx.folder / "accuracy_throughput.png").is_file() else None,
         eval_command=results["command"],
         train_command=MIMOConvRecipe.from_record(args).command() if args else None,
-        args=args,
+        args=recipe,
+        validation_count=validation_counts[0] if validation_counts else None,
+        in_zoo=in_zoo(ctx),
+        num_channels=config.get("num_channels", 3),
+        num_labels=len(config["id2label"]),
         epochs=len(ctx.history),
         final_validation=[(key.split("@")[1], percent(value)) for key, value in final.items()
                           if key.startswith("val_accuracy@")],

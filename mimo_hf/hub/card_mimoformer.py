@@ -1,7 +1,8 @@
 """The MIMOFormer card's parts (Long Range Arena sequence classification; the Performer baseline too)."""
 
 from mimo_hf.data.listops import LISTOPS_PRESETS
-from mimo_hf.hub.cards import NO_PIPELINE, Architecture, CardParts, baseline_row, operating_point_results, percent
+from mimo_hf.data.lra import DEFAULT_VALIDATION_SIZES
+from mimo_hf.hub.cards import NO_PIPELINE, Architecture, CardParts, baseline_row, in_zoo, operating_point_results, percent
 from mimo_hf.settings import grid_text
 
 # The MIMOFormer results JSON (scripts/evaluate_mimoformer.py) holds `task`, `dataset`, `split`,
@@ -102,10 +103,31 @@ def _grid_rows(ctx, trained):
             for row in ctx.results["results"]]
 
 
+def _eval_batch_size(command):
+    """The accuracy evaluation's batch size: its command's --batch-size, else the script's default."""
+    import shlex
+
+    from mimo_hf.evaluation.mimoformer import MIMOFormerEvaluation
+
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if word == "--batch-size" and i + 1 < len(words):
+            return int(words[i + 1])
+        if word.startswith("--batch-size="):
+            return int(word.split("=", 1)[1])
+    return MIMOFormerEvaluation.batch_size
+
+
 def _measurements(ctx, rows):
     """The template variables that quote the results JSON (what was measured, where, with which command)."""
     results = ctx.results
+    throughput_device = results.get("throughput_device", "cpu")
     return dict(
+        accuracy_device="GPU" if results["hardware"].get("gpu") else "CPU",
+        throughput_on_cpu=throughput_device == "cpu",
+        # A separate --throughput-only run (e.g. accuracy on a GPU, throughput on a CPU) has its own command.
+        separate_throughput=bool(results.get("throughput_command")) and results.get("throughput_command") != results["command"],
+        eval_batch_size=_eval_batch_size(results["command"]),
         dataset_id=results["dataset"], split=results["split"], num_examples=results["num_examples"],
         sequence_length=results["sequence_length"], hardware=results["hardware"], eval_command=results["command"],
         has_throughput=all(row["sequences_per_s"] is not None for row in rows),
@@ -138,17 +160,25 @@ def mimoformer_card_parts(ctx):
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     examples = {"listops": LISTOPS_EXAMPLES, "text": TEXT_EXAMPLES}.get(task, [])
     story = _training_story(ctx)
+    zoo = in_zoo(ctx)
+    baseline = baseline_row(ctx)
+    full_row = rows_at.get(grid_text(grid))
+    max_train = (args or {}).get("max_train_samples")
     variables = dict(
         title=ctx.push.repo_name, variant=VARIANTS[config["attention_type"]], attention_type=config["attention_type"],
         is_baseline=config["attention_type"] in ("performer", "softmax"), grid=grid_text(grid), mimo_m=grid[0],
         mimo_n=grid[1], group_size=grid[0] * grid[1], trained_grids=trained,
         grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows], rows=rows,
-        full_row=rows_at.get(grid_text(grid)), single_row=rows_at.get("1x1"), baseline=baseline_row(ctx), task=task,
+        full_row=full_row, single_row=rows_at.get("1x1"), baseline=baseline, task=task, in_zoo=zoo,
+        below_baseline=bool(baseline and full_row) and ctx.results["results"] and
+        next(r["accuracy"] for r in ctx.results["results"] if r["grid"] == grid_text(grid)) < ctx.results["baseline"]["accuracy"],
+        train_subset=f" (at most the first {max_train:,} of the rest trained on, `--max-train-samples`)" if max_train else "",
+        held_out=(args or {}).get("validation_size") or DEFAULT_VALIDATION_SIZES.get(task),
         task_title=task_title, recipe_steps=LRA_RECIPES[task]["max_steps"], listops=LISTOPS_PRESETS.get(setting),
         listops_preset=setting, num_labels=len(labels), labels=labels, chance=percent(1 / len(labels)),
         has_tokenizer=has_tokenizer, example=examples[0][0] if examples else None, config=config, args=args,
         train_command=MIMOFormerRecipe.from_record(args).command() if args else None, story=story,
-        zoo_commands=_zoo_commands(story, args) if story and args else [], **_measurements(ctx, rows),
+        zoo_commands=_zoo_commands(story, args) if zoo and story and args else [], **_measurements(ctx, rows),
     )
     dataset_name = f"{task_title} ({ctx.results['dataset']})" if task in LRA_TITLES else task_title
     return CardParts(

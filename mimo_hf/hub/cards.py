@@ -219,6 +219,16 @@ def check_model_index(card, results):
     return problems
 
 
+def in_zoo(ctx):
+    """Whether the folder is one of this repository's zoo folders (zoo/<name>/): only their cards may
+    speak of the zoo's shared training (its machines, budgets and reproduce scripts); any other
+    folder's card says only what its own records hold."""
+    from mimo_hf.hub.push_config import TEMPLATES
+
+    zoo = (TEMPLATES.parent / "zoo").resolve()
+    return ctx.folder.resolve().parent == zoo
+
+
 def percent(value):
     return f"{100 * value:.2f}%"
 
@@ -228,11 +238,18 @@ def baseline_row(ctx):
     baseline = ctx.results.get("baseline")
     if not baseline:
         return None
-    from mimo_hf.hub.push_config import load_push_configs
+    from mimo_hf.hub.push_config import TEMPLATES, PushConfigError, load_push_config
 
+    # The baseline's push config, if any: next to this config or in the zoo's push_configs/. Other
+    # YAML files there (a user's own folder may hold any) are not push configs: skipped, not errors.
     repo_id = None
-    for other in load_push_configs(ctx.push.path.parent):
-        if Path(other.folder) == Path(baseline["model"]):
+    candidates = sorted({*ctx.push.path.parent.glob("*.yaml"), *(TEMPLATES.parent / "push_configs").glob("*.yaml")})
+    for path in candidates:
+        try:
+            other = load_push_config(path)
+        except (PushConfigError, OSError):
+            continue
+        if Path(other.folder) == Path(baseline["model"]) or other.folder_path.resolve() == Path(baseline["model"]).resolve():
             repo_id = other.repo_id
     return dict(name=Path(baseline["model"]).name, repo_id=repo_id, accuracy=percent(baseline["accuracy"]),
                 images_per_s=baseline.get("images_per_s"), sequences_per_s=baseline.get("sequences_per_s"))

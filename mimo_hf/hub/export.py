@@ -135,12 +135,13 @@ def save_hub_folder(model, folder, preprocessor=None, code=True, overwrite=False
     return folder
 
 
-def assemble(push, output):
+def assemble(push, output, replace_generated=False):
     """The Hub folder of a push config in `output`: the checkpoint folder, the model code and the
-    card rendered from the push config's template. What `push_to_hub.py` uploads and its dry run shows."""
+    card rendered from the push config's template. What `push_to_hub.py` uploads and its dry run shows.
+    `replace_generated`: see `export_folder` (publishing checks first that the copies are the package's)."""
     from mimo_hf.hub.cards import render_card
 
-    return export_folder(push.folder_path, output, code=True, card=render_card(push))
+    return export_folder(push.folder_path, output, code=True, card=render_card(push), replace_generated=replace_generated)
 
 
 def assemble_all(configs, output):
@@ -151,14 +152,45 @@ def assemble_all(configs, output):
     return {push.folder_path.name: assemble(push, Path(output) / push.repo_name) for push in load_push_configs(configs)}
 
 
-def export_targets(targets, configs, output=None, every=False, checkpoint_only=False, widget_images=False):
+def resolve_targets(targets, configs):
+    """The push configs named by `targets`: a push config file anywhere (loaded on its own), or a
+    checkpoint folder that a config in the folder `configs` publishes. Exits naming what is wrong."""
+    import sys
+
+    from mimo_hf.hub.push_config import PushConfigError, load_push_config, load_push_configs
+
+    try:
+        pushes, folders = [], []
+        for name in targets:
+            if Path(name).is_dir():
+                folders.append(name)
+            else:
+                pushes.append((name, load_push_config(name)))
+        if folders:
+            by_folder = {push.folder_path.resolve(): push for push in load_push_configs(configs)}
+            missing = [name for name in folders if Path(name).resolve() not in by_folder]
+            if missing:
+                sys.exit(f"no push config in {configs} publishes {missing}: name your push config file instead "
+                         "(its schema: mimo_hf/hub/push_config.py), or pass --configs DIR")
+            pushes += [(name, by_folder[Path(name).resolve()]) for name in folders]
+    except PushConfigError as error:
+        sys.exit(str(error))
+    order = {name: i for i, name in enumerate(targets)}
+    return [push for name, push in sorted(pushes, key=lambda item: order[item[0]])]
+
+
+def export_targets(targets, configs, output=None, every=False, checkpoint_only=False, widget_images=False,
+                   load_check=True):
     """scripts/export_hub_folder.py: assemble the Hub folders of push configs or checkpoint folders into
     `output/<repo name>`, or write one checkpoint folder (`checkpoint_only`), or refresh the cards'
-    widget images in the checkpoint folders. Returns the folders written; exits on bad targets."""
+    widget images in the checkpoint folders. Everything is validated before anything is written (the
+    same checks as push_to_hub.py; `load_check=False` skips the load in a fresh Python). Returns the
+    folders written; exits on bad targets."""
     import sys
 
     from mimo_hf.hub.cards import write_assets
-    from mimo_hf.hub.push_config import load_push_configs
+    from mimo_hf.hub.publishing import ValidationError, validate
+    from mimo_hf.hub.push_config import PushConfigError, load_push_configs
 
     if checkpoint_only:
         if len(targets) != 1 or every:
@@ -166,22 +198,41 @@ def export_targets(targets, configs, output=None, every=False, checkpoint_only=F
         written = export_folder(targets[0], output, code=False, replace_generated=True)
         print(f"{written}: checkpoint files of {targets[0]}")
         return [written]
-    pushes = load_push_configs(configs)
-    if not every:
-        by_key = {key: push for push in pushes for key in (push.path.resolve(), push.folder_path.resolve())}
-        missing = [name for name in targets if Path(name).resolve() not in by_key]
-        if missing:
-            sys.exit(f"no push config in {configs} names {missing}; add push_configs/<repo-name>.yaml")
-        pushes = [by_key[Path(name).resolve()] for name in targets]
+    if every:
+        try:
+            pushes = load_push_configs(configs)
+        except PushConfigError as error:
+            sys.exit(str(error))
+    else:
+        pushes = resolve_targets(targets, configs)
     if widget_images:
+        from mimo_hf.hub.cards import load_context
+
+        for push in pushes:  # every folder readable before any image is written
+            try:
+                load_context(push)
+            except (FileNotFoundError, ValueError) as error:
+                sys.exit(f"{push.path}: {error}")
         for push in pushes:
             written = write_assets(push)
             print(f"{push.folder}: " + (", ".join(path.name for path in written) if written else "up to date"))
         return [push.folder_path for push in pushes]
-    if Path(output).exists() and any(Path(output).iterdir()):
-        sys.exit(f"{output} exists and is not empty; choose a new output folder")
-    folders = []
-    for push in pushes:
-        folders.append(assemble(push, Path(output) / push.repo_name))
-        print(f"{folders[-1]}: {push.folder} + {CODE_ROOT.name}/{model_type_of(push.folder_path)} code + card")
+    names = [push.repo_name for push in pushes]
+    if len(set(names)) != len(names):
+        sys.exit(f"two targets publish repos of the same name {sorted({n for n in names if names.count(n) > 1})}; "
+                 "export them into different --output folders")
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        sys.exit(f"{output} exists and is not empty (or is a file); choose a new output folder")
+    with tempfile.TemporaryDirectory(prefix="mimo-hf-export-") as staging:
+        try:
+            validate(pushes, staging, load_check=load_check)
+        except ValidationError as error:
+            sys.exit(str(error))
+        folders = []
+        output.mkdir(parents=True, exist_ok=True)
+        for push in pushes:
+            folders.append(output / push.repo_name)
+            shutil.copytree(Path(staging) / push.repo_name, folders[-1])
+            print(f"{folders[-1]}: {push.folder_label} + {CODE_ROOT.name}/{model_type_of(push.folder_path)} code + card")
     return folders

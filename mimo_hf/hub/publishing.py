@@ -148,8 +148,8 @@ def card_problems(push, folder, files):
     if card.data.pipeline_tag == NO_PIPELINE:
         if card.data.to_dict().get("widget"):
             problems.append(f"README.md declares widget examples, but its pipeline tag {NO_PIPELINE!r} has no widget")
-    elif not (card.data.to_dict().get("widget") or []):
-        problems.append("README.md declares no widget examples (needed for the Hub page and the load check)")
+    # No widget examples is allowed (e.g. an MNIST model: the widget images are CIFAR-10 samples); the
+    # load check then runs the pipeline on a synthetic input instead.
     for example in card.data.to_dict().get("widget") or []:
         if "src" in example and widget_file(push, example["src"]) not in names:
             problems.append(f"widget image {example['src']} is not a file of the folder")
@@ -162,22 +162,45 @@ def widget_file(push, src):
     return src.split(prefix, 1)[1] if prefix in src else src
 
 
+def generated_problems(folder):
+    """[(file, why)] of the generated files a folder to publish holds. A card is always refused (the
+    export renders it); model code copies are accepted only when they are the package's code byte for
+    byte (a training run's Hub-ready folder `<output-dir>/hub` carries such copies), since the
+    export uploads the package's code, not the folder's."""
+    from mimo_hf.hub.export import CARD, CODE_ROOT, generated_files, model_type_of
+
+    found = []
+    for name in generated_files(folder):
+        if name == CARD:
+            found.append((name, "a hand-written card; the export renders README.md from the card template and "
+                                "the folder's records, so remove it (or keep it outside the folder)"))
+            continue
+        try:
+            package = CODE_ROOT / model_type_of(folder) / name
+        except ValueError:
+            package = None
+        if package is None or not package.is_file() or package.read_bytes() != (Path(folder) / name).read_bytes():
+            found.append((name, f"a model code copy that differs from the package's ({CODE_ROOT.name}/"
+                                "<model_type>/); the export uploads the package's code, so remove the copy (a "
+                                "checkpoint folder holds no model code) or re-export the run with this checkout"))
+    return found
+
+
 def static_problems(push, staging):
     """(assembled folder, files, problems): the push config's Hub folder assembled under `staging`, and
     everything that can be checked without running the model."""
     from mimo_hf.hub.export import assemble, generated_files
 
     if not push.folder_path.is_dir():
-        return None, [], [f"{push.folder} is not a folder"]
-    problems = [f"{push.folder}/{name}: a checkpoint folder holds no card or model code (the export adds them "
-                "from the template and mimo_hf/models/); remove it" for name in generated_files(push.folder_path)]
+        return None, [], [f"{push.folder_label} is not a folder"]
     if not (push.folder_path / "config.json").is_file():
-        problems.append("missing config.json")
+        return None, [], [f"{push.folder_label}: missing config.json (not a checkpoint folder)"]
+    problems = [f"{push.folder_label}/{name}: {why}" for name, why in generated_problems(push.folder_path)]
     if problems:
         return None, [], problems
     folder = Path(staging) / push.repo_name
     try:
-        assemble(push, folder)
+        assemble(push, folder, replace_generated=True)  # only identical code copies are left to replace
     except (ValueError, FileNotFoundError) as error:
         return None, [], problems + [f"cannot assemble the Hub folder: {error}"]
     files, found = collect_files(folder, onnx=push.onnx)
@@ -196,6 +219,20 @@ def static_problems(push, staging):
     return folder, files, problems
 
 
+def synthetic_input(task, folder, directory):
+    """One pipeline input for a card without widget examples: a mid-grey image of the model's size
+    (written under `directory`) or a short text."""
+    if task != "image-classification":
+        return "a short example text"
+    from PIL import Image
+
+    config = json.loads((Path(folder) / "config.json").read_text())
+    size, mode = config.get("image_size", 32), "RGB" if config.get("num_channels", 3) == 3 else "L"
+    path = Path(directory) / f"{Path(folder).name}.png"
+    Image.new(mode, (size, size), 128 if mode == "L" else (128, 128, 128)).save(path)
+    return str(path)
+
+
 def load_problems(pushes, folders):
     """Load every assembled folder in ONE fresh Python without mimo_hf (AutoConfig, every AutoModel*
     class of its auto_map, its pipeline on the widget examples); returns {config path: [problems]}."""
@@ -211,6 +248,8 @@ def load_problems(pushes, folders):
         inputs = [str(folder / widget_file(push, example["src"])) if "src" in example else example["text"]
                   for example in card.data.to_dict().get("widget") or []]
         task = None if card.data.pipeline_tag == NO_PIPELINE else card.data.pipeline_tag  # None: no pipeline to run
+        if task and not inputs:
+            inputs = [synthetic_input(task, folder, folder.parent)]  # the staging folder, beside the Hub folder
         spec.append({"folder": str(folder.resolve()), "task": task, "inputs": inputs})
     with tempfile.TemporaryDirectory(prefix="mimo-hf-load-check-") as tmp:
         (Path(tmp) / "spec.json").write_text(json.dumps(spec))
@@ -268,10 +307,10 @@ def describe(push, files, card_text):
     total = sum(file.size for file in files)
     model_type = json.loads((push.folder_path / "config.json").read_text())["model_type"]
     code = (CODE_ROOT / model_type).relative_to(CODE_ROOT.parents[1])
-    lines = [f"== {push.repo_id} <- {push.folder} (branch {push.branch}, tag {push.revision}, "
+    lines = [f"== {push.repo_id} <- {push.folder_label} (branch {push.branch}, tag {push.revision}, "
              f"{'private' if push.private else 'public'}, license {push.license})",
-             f"assembled from {push.folder} (checkpoint files), {code.as_posix()} (model code, config.json auto_map) "
-             f"and {push.card_template} (README.md)",
+             f"assembled from {push.folder_label} (checkpoint files), {code.as_posix()} (model code, config.json "
+             f"auto_map) and {push.template_label} (README.md)",
              f"{len(files)} files, {total} bytes; after the push the repo holds exactly these "
              "(one commit; files the Hub already has unchanged are not sent):"]
     width = max(len(file.path_in_repo) for file in files)
@@ -323,12 +362,12 @@ def publish(api, push, files):
         info = api.create_commit(
             repo_id=push.repo_id, repo_type="model", operations=operations, revision=push.branch,
             parent_commit=head,  # optimistic lock: fail rather than overwrite a concurrent push
-            commit_message=push.commit_message or f"Publish {push.folder} {push.revision} ({_summary(added, deleted)})",
+            commit_message=push.commit_message or f"Publish {push.folder_label} {push.revision} ({_summary(added, deleted)})",
             commit_description=_description(push, files),
         )
         commit = info.oid
     api.create_tag(push.repo_id, repo_type="model", tag=push.revision, revision=commit, exist_ok=True,
-                   tag_message=f"{push.repo_name} {push.revision}, published from {push.folder} by mimo-hf")
+                   tag_message=f"{push.repo_name} {push.revision}, published from {push.folder_label} by mimo-hf")
     return PublishResult(push.repo_id, push.revision, commit, committed=bool(added or deleted),
                          added=[f.path_in_repo for f in added], deleted=deleted)
 
@@ -343,9 +382,9 @@ def _summary(added, deleted):
 
 
 def _description(push, files):
-    lines = [f"Hub-ready folder `{push.folder}` of mimo-hf, validated by scripts/push_to_hub.py: safetensors "
+    lines = [f"Hub-ready folder `{push.folder_label}` of mimo-hf, validated by scripts/push_to_hub.py: safetensors "
              "weights only, no tokens or local paths, model-index equal to the results JSON, card rendered from "
-             f"`{push.card_template}`, loads with trust_remote_code=True without mimo_hf.", "", "Files (sha256):"]
+             f"`{push.template_label}`, loads with trust_remote_code=True without mimo_hf.", "", "Files (sha256):"]
     return "\n".join(lines + [f"- {f.path_in_repo} {f.sha256}" for f in files])
 
 

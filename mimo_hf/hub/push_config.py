@@ -3,8 +3,8 @@
 A push config says where a Hub-ready folder goes and what its card declares:
 
     repo_id: mimo-hf/mimoconv16-2-n4-cifar10   # owner/name on the Hub
-    folder: zoo/mimoconv16-2-n4                 # Hub-ready folder, relative to the repository root
-    card_template: model_cards/mimoconv.md      # Jinja template of the model card (README.md)
+    folder: zoo/mimoconv16-2-n4                 # checkpoint folder (or a training run's <output-dir>/hub)
+    card_template: model_cards/mimoconv.md      # optional: Jinja template of the model card (README.md)
     dataset: uoft-cs/cifar10                    # Hub dataset id; must match the results JSON
     license: apache-2.0                         # Hub license id (the project's license, pyproject.toml)
     tags: [cifar10]                             # extra card tags (the architecture adds its own)
@@ -12,9 +12,15 @@ A push config says where a Hub-ready folder goes and what its card declares:
     private: false
     revision: v0.1.0                            # tag put on the pushed commit; the card pins it
 
-Optional: `branch` (default `main`), `commit_message`, `onnx` (default false: upload the folder's `onnx/`
-sub-folder of exported graphs, see mimo_hf/deploy/hub.py; without it that sub-folder stays local). Paths are relative to the repository root, which
-is the folder holding `push_configs/`. Unknown keys are errors, so a typo never passes silently.
+Optional: `card_template` (default: the architecture's template, model_cards/<model_type>.md of this
+checkout), `branch` (default `main`), `commit_message`, `onnx` (default false: upload the folder's `onnx/`
+sub-folder of exported graphs, see mimo_hf/deploy/hub.py; without it that sub-folder stays local).
+Unknown keys are errors, so a typo never passes silently.
+
+Where paths start: `folder` and `card_template` may be absolute. A relative path starts from the
+config's base folder: the folder holding the config file, except for a config inside a folder named
+`push_configs/` (the zoo's layout), whose base is that folder's parent (the repository root). So a
+config next to your own run (`my-run/push.yaml` with `folder: hub`) works as well as the zoo's.
 """
 
 import re
@@ -24,7 +30,6 @@ from pathlib import Path
 REQUIRED = {
     "repo_id": str,
     "folder": str,
-    "card_template": str,
     "dataset": str,
     "license": str,
     "tags": list,
@@ -32,7 +37,9 @@ REQUIRED = {
     "private": bool,
     "revision": str,
 }
-OPTIONAL = {"branch": str, "commit_message": str, "onnx": bool}
+OPTIONAL = {"card_template": str, "branch": str, "commit_message": str, "onnx": bool}
+# The architectures' card templates (model_cards/<model_type>.md), the default `card_template`.
+TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
 
 # Hub repo names: owner/name, letters, digits, '-', '_', '.' (no '--' or '..', as the Hub requires).
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -48,7 +55,7 @@ class PushConfigError(ValueError):
 
 @dataclass(frozen=True)
 class PushConfig:
-    """One validated push config; `root` is the repository root the relative paths start from."""
+    """One validated push config; `root` is the base folder its relative paths start from."""
 
     path: Path
     root: Path
@@ -67,11 +74,22 @@ class PushConfig:
 
     @property
     def folder_path(self):
-        return self.root / self.folder
+        return self.root / self.folder  # an absolute `folder` stays as it is
 
     @property
     def template_path(self):
         return self.root / self.card_template
+
+    @property
+    def folder_label(self):
+        """How commit messages and the dry run name the folder: as written when relative, else its name
+        (an absolute local path never goes into a Hub commit)."""
+        return Path(self.folder).name if Path(self.folder).is_absolute() else self.folder
+
+    @property
+    def template_label(self):
+        path = self.template_path.resolve()
+        return path.relative_to(TEMPLATES.parent).as_posix() if TEMPLATES.parent in path.parents else path.name
 
     @property
     def results_path(self):
@@ -82,12 +100,20 @@ class PushConfig:
         return self.repo_id.split("/", 1)[1]
 
 
+def base_folder(path):
+    """Where a push config's relative paths start (see the module docstring)."""
+    folder = Path(path).resolve().parent
+    return folder.parent if folder.name == "push_configs" else folder
+
+
 def load_push_config(path, root=None):
     """Read and validate one push config; raises `PushConfigError` listing every problem found."""
     import yaml
 
     path = Path(path)
-    root = Path(root) if root is not None else path.resolve().parent.parent
+    root = Path(root) if root is not None else base_folder(path)
+    if not path.is_file():
+        raise PushConfigError(f"{path}: no such push config file")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -108,6 +134,9 @@ def load_push_config(path, root=None):
         raise PushConfigError(f"{path}:\n  - " + "\n  - ".join(problems))
 
     problems += _check_values(raw, root)
+    if not problems and "card_template" not in raw:
+        raw["card_template"], found = _default_template(root / raw["folder"])
+        problems += found
     if problems:
         raise PushConfigError(f"{path}:\n  - " + "\n  - ".join(problems))
     return PushConfig(path=path, root=root, tags=tuple(raw.pop("tags")), **raw)
@@ -128,17 +157,30 @@ def _check_values(raw, root):
     bad_tags = [tag for tag in raw["tags"] if not isinstance(tag, str) or not TAG.match(tag)]
     if bad_tags:
         problems.append(f"'tags' must be lowercase strings, got {bad_tags!r}")
-    for key in ("folder", "card_template"):
-        if Path(raw[key]).is_absolute():
-            problems.append(f"'{key}' must be relative to the repository root {root}, got {raw[key]!r}")
+    where = "" if Path(raw["folder"]).is_absolute() else f" (relative paths start from {root})"
+    if not (root / raw["folder"]).is_dir():
+        problems.append(f"'folder' {raw['folder']!r} is not a folder{where}")
+    if "card_template" in raw and not (root / raw["card_template"]).is_file():
+        where = "" if Path(raw["card_template"]).is_absolute() else f" (relative paths start from {root})"
+        problems.append(f"'card_template' {raw['card_template']!r} does not exist{where}")
     if not problems:
-        if not (root / raw["folder"]).is_dir():
-            problems.append(f"'folder' {raw['folder']!r} is not a folder under {root}")
-        if not (root / raw["card_template"]).is_file():
-            problems.append(f"'card_template' {raw['card_template']!r} does not exist under {root}")
         if "/" in raw["results"] or "\\" in raw["results"]:
             problems.append(f"'results' is a file name inside the folder, got {raw['results']!r}")
     return problems
+
+
+def _default_template(folder):
+    """(absolute path of the architecture's template, problems) for a folder without `card_template`."""
+    import json
+
+    config = folder / "config.json"
+    if not config.is_file():
+        return "", [f"'folder' {str(folder)!r} has no config.json: it is not a checkpoint folder"]
+    model_type = json.loads(config.read_text()).get("model_type")
+    template = TEMPLATES / f"{model_type}.md"
+    if not template.is_file():
+        return "", [f"no card template for model_type {model_type!r} in {TEMPLATES}; set 'card_template'"]
+    return str(template), []
 
 
 def load_push_configs(directory):

@@ -101,3 +101,31 @@ def test_missing_split_error():
     """A split without shards names the pattern it looked for and the shards that are there."""
     with pytest.raises(FileNotFoundError, match=r"validation-\*\.parquet.*test-00000-of-00001\.parquet"):
         load_image_dataset("uoft-cs/cifar10", data_dir=CIFAR10, split="validation")
+
+
+def test_loaded_splits_record_their_image_format(tmp_path):
+    """The shipped sample is JPEG (a results JSON may say so); the same images stored as PNG (the Hub's
+    CIFAR-10) are not, and a subset keeps what it came from."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from mimo_hf.data.images import CIFAR10_SAMPLE
+
+    table = pq.read_table(CIFAR10_SAMPLE).slice(0, 8)
+    jpeg_dir, png_dir = tmp_path / "jpeg", tmp_path / "png"
+    jpeg_dir.mkdir(), png_dir.mkdir()
+    pq.write_table(table, jpeg_dir / "test-00000-of-00001.parquet")
+    rows = []
+    for row in table.column("img").to_pylist():
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(row["bytes"])).save(buffer, format="PNG")
+        rows.append({"bytes": buffer.getvalue(), "path": None})
+    png = table.set_column(table.schema.get_field_index("img"), "img", pa.array(rows, type=table.schema.field("img").type))
+    pq.write_table(png, png_dir / "test-00000-of-00001.parquet")
+    jpeg_split = load_image_dataset("uoft-cs/cifar10", data_dir=jpeg_dir, split="test")
+    png_split = load_image_dataset("uoft-cs/cifar10", data_dir=png_dir, split="test")
+    assert jpeg_split.formats == ("JPEG",) and png_split.formats == ("PNG",)
+    assert jpeg_split.subset(torch.arange(2)).formats == ("JPEG",)

@@ -167,7 +167,11 @@ def test_mimoformer_body_quotes_the_measurements(push, assembled_zoo):
     if baseline:
         line = next(line for line in text.splitlines() if line.startswith("| Performer baseline"))
         assert f"{100 * baseline['accuracy']:.2f}%" in line and f"| {baseline['sequences_per_s']} |" in line, line
-        assert f"**{100 * baseline['accuracy']:.2f}%** for the Performer" in text  # the limitation, in numbers
+        full = next(row for row in results["results"] if row["grid"] == results["grid"])
+        if full["accuracy"] < baseline["accuracy"]:  # the limitation, in numbers, only where the table shows it
+            assert f"**{100 * baseline['accuracy']:.2f}%** for the Performer" in text
+        else:
+            assert "Below the Performer baseline" not in text
     # Where each number was measured: accuracy on the GPU, throughput on this CPU.
     assert f"measured on an {results['hardware']['gpu']}" in text and "test accuracy (GPU)" in text
     cpu = results["throughput_hardware"]

@@ -99,8 +99,8 @@ def test_committed_push_configs_follow_the_schema(path):
     (lambda c: c.update(private="no"), "'private' must be a bool"),
     (lambda c: c.update(tags="cifar10"), "'tags' must be a list"),
     (lambda c: c.update(repo_id="no-owner"), "owner/name"),
-    (lambda c: c.update(folder="/work/main/zoo/x"), "relative to the repository root"),
-    (lambda c: c.update(folder="zoo/missing"), "is not a folder"),
+    (lambda c: c.update(folder="/nonexistent/zoo/x"), "'/nonexistent/zoo/x' is not a folder$"),
+    (lambda c: c.update(folder="zoo/missing"), "is not a folder \\(relative paths start from "),
     (lambda c: c.update(revision="main"), "cannot be the branch name"),
     (lambda c: c.update(card_template="model_cards/nothing.md"), "does not exist"),
 ])
@@ -151,8 +151,8 @@ def _break(push, how):
 @pytest.mark.parametrize("how, message", [
     ("missing weights", "missing weights: no \\*.safetensors"),
     ("pickle", "pytorch_model.bin: pickle-based file"),
-    ("hand-written card", "README.md: a checkpoint folder holds no card or model code"),
-    ("model code copy", "modeling_mimoconv.py: a checkpoint folder holds no card or model code"),
+    ("hand-written card", "README.md: a hand-written card; the export renders README.md"),
+    ("model code copy", "modeling_mimoconv.py: a model code copy that differs from the package's"),
     ("token", "notes.txt:2: holds a token-like string"),
     ("local path", "training_args.json:1: holds an absolute local path \\(/work/\\)"),
     ("unknown file", "notes.csv: unexpected file type"),
@@ -275,8 +275,7 @@ def test_local_hashes_match_the_hub_conventions(tmp_path):
 
 def export_hub_folder(push, output):
     """scripts/export_hub_folder.py for one push config; returns its assembled folder."""
-    (folder,) = _script("export_hub_folder").main([str(push.path), "--configs", str(push.path.parent),
-                                                   "--output", str(output)])
+    (folder,) = _script("export_hub_folder").main([str(push.path), "--output", str(output), "--skip-load-check"])
     return folder
 
 
@@ -343,3 +342,58 @@ def test_export_writes_the_hub_folder_and_turns_a_run_folder_into_a_checkpoint_f
     (staged.folder_path / "example_cat.png").unlink()
     script.main([str(staged.path), "--configs", str(staged.path.parent), "--widget-images"])
     assert (staged.folder_path / "example_cat.png").is_file() and "example_cat.png" in capsys.readouterr().out
+
+
+# --- your own model: a push config anywhere, nothing written before everything is valid ---------------
+
+def _own_run(tmp_path, name="my-run"):
+    """A user's training run outside the repository: its Hub-ready folder `<run>/hub` (as train_*.py
+    writes it: model code copies and auto_map included, no card) and a push config next to it, with
+    an unrelated YAML file beside it and no card_template (the architecture's default)."""
+    from mimo_hf.hub.export import export_folder
+
+    run = tmp_path / name
+    export_folder(ROOT / "zoo" / NAME, run / "hub")
+    (run / "push.yaml").write_text(f"repo_id: someone/{name}\nfolder: hub\ndataset: uoft-cs/cifar10\n"
+                                   "license: apache-2.0\ntags: []\nresults: eval_results.json\nprivate: true\n"
+                                   "revision: v1\n")
+    (run / "accelerate.yaml").write_text("mixed_precision: 'no'\n")  # not a push config: ignored
+    return run
+
+
+def test_a_push_config_anywhere_publishes_its_own_folder(no_load_check, capsys, tmp_path, monkeypatch):
+    run = _own_run(tmp_path)
+    push = load_push_config(run / "push.yaml")
+    assert push.folder_path == run / "hub" and push.template_path == ROOT / "model_cards" / "mimoconv.md"
+    monkeypatch.chdir(tmp_path)  # relative paths start from the config's folder, not the working directory
+    assert _script("push_to_hub").main(["my-run/push.yaml", "--dry-run"]) == []
+    out = capsys.readouterr().out
+    assert "== someone/my-run <- hub (branch main, tag v1, private" in out and "model_cards/mimoconv.md (README.md)" in out
+    (folder,) = _script("export_hub_folder").main(["my-run/push.yaml", "--output", "out"])
+    assert folder == Path("out") / "my-run" and (folder / "README.md").is_file()
+    assert (folder / "modeling_mimoconv.py").read_bytes() == (ROOT / "mimo_hf/models/mimoconv/modeling_mimoconv.py").read_bytes()
+    # An absolute folder works too; the Hub commit names it by its name only (no local path uploaded).
+    (run / "abs.yaml").write_text((run / "push.yaml").read_text().replace("folder: hub", f"folder: {run / 'hub'}"))
+    api = _api(tree=[])
+    _script("push_to_hub").main([str(run / "abs.yaml")], api=api)
+    kwargs = api.create_commit.call_args.kwargs
+    assert kwargs["commit_message"].startswith("Publish hub v1 (") and str(tmp_path) not in kwargs["commit_description"]
+
+
+def test_export_and_push_write_nothing_unless_every_target_is_valid(staged, no_load_check, tmp_path):
+    good = _own_run(tmp_path, "good")
+    bad = _own_run(tmp_path, "bad")
+    (bad / "hub" / "modeling_mimoconv.py").write_text("# an old copy\n")  # differs from the package's code
+    output = tmp_path / "out"
+    with pytest.raises(SystemExit, match="modeling_mimoconv.py: a model code copy that differs") as error:
+        _script("export_hub_folder").main([str(good / "push.yaml"), str(bad / "push.yaml"), "--output", str(output)])
+    assert "bad/push.yaml" in str(error.value) and "good" not in str(error.value).split("refusing")[1]
+    assert not output.exists()  # the valid target was not written either
+    (bad / "push.yaml").write_text("repo_id: x/y\n")  # a broken config: refused before any assembly
+    with pytest.raises(SystemExit, match="missing key 'folder'"):
+        _script("export_hub_folder").main([str(good / "push.yaml"), str(bad / "push.yaml"), "--output", str(output)])
+    assert not output.exists()
+    api = _api(tree=[])
+    with pytest.raises(SystemExit, match="missing key 'folder'"):
+        _script("push_to_hub").main([str(good / "push.yaml"), str(bad / "push.yaml")], api=api)
+    assert api.mock_calls == []
