@@ -92,7 +92,7 @@ def check_columns(ds, columns, where, flag_of):
 
 def _label_values(ds, column):
     feature = ds.features[column]
-    values = ds[column]
+    values = list(ds[column])
     if any(v is None for v in values):
         rows = [i for i, v in enumerate(values) if v is None][:5]
         raise ValueError(f"column {column!r} has rows without a label (rows {rows}): label or remove them")

@@ -209,7 +209,7 @@ def image_columns(recipe):
 
     if recipe.train_dir:
         return "image", "label"
-    known = DATASETS.get(recipe.dataset)
+    known = None if recipe.train_file else DATASETS.get(recipe.dataset)  # a file's columns are its own
     image = recipe.image_column or (known.image_column if known else "image")
     label = recipe.label_column or (known.label_column if known else "label")
     return image, label
@@ -321,7 +321,7 @@ def text_data(recipe, tokenizer):
             if not column:
                 encoded += [None, None]
                 continue
-            texts = ds[column]
+            texts = list(ds[column])
             bad = [i for i, t in enumerate(texts) if not isinstance(t, str)][:5]
             if bad:
                 raise ValueError(f"column {column!r} has rows that are not text (rows {bad})")
