@@ -38,9 +38,8 @@ def _table(data_dir, split):
 
 def _names(shards, column, values):
     """Class names from the parquet's `datasets` ClassLabel metadata, else the values as text."""
-    from datasets import Features
-
     import pyarrow.parquet as pq
+    from datasets import Features
 
     feature = Features.from_arrow_schema(pq.read_schema(shards[0])).get(column)
     return {v: feature.names[v] if hasattr(feature, "names") else str(v) for v in set(values)}

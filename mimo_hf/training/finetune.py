@@ -12,7 +12,6 @@
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -36,8 +35,9 @@ def flag(name):
 
 def checkpoint_config(path):
     """The config of a checkpoint folder or Hub id (the package's classes: `import mimo_hf` registers them)."""
-    import mimo_hf  # noqa: F401
     from transformers import AutoConfig
+
+    import mimo_hf  # noqa: F401
 
     try:
         return AutoConfig.from_pretrained(path)
@@ -168,7 +168,7 @@ def pretrained_model(model_class, path, label_names, config_overrides=None):
 def image_sources(recipe):
     """(train Dataset, validation Dataset or None, {"train": ..., "validation": ...} descriptions)."""
     from mimo_hf.data import own_data
-    from mimo_hf.data.images import DATASETS, parquet_shards
+    from mimo_hf.data.images import parquet_shards
 
     if recipe.train_dir:
         train = own_data.image_folder(recipe.train_dir)
@@ -299,6 +299,8 @@ def text_data(recipe, tokenizer):
         where = {"train": recipe.train_file, "validation": recipe.validation_file}
     else:
         splits = own_data.hub_splits(recipe.dataset)
+        if "train" not in splits:
+            raise ValueError(f"{recipe.dataset} has no 'train' split; its splits: {sorted(splits)}")
         train, validation = splits["train"], splits.get("validation")
         where = {"train": f"{recipe.dataset} (train split)", "validation": f"{recipe.dataset} (validation split)"}
     columns = [c for c in (recipe.text_column, recipe.text_column_2, recipe.label_column) if c]
@@ -353,7 +355,9 @@ def text_model_data_tokenizer(recipe):
     """(model, train, validation, tokenizer, info) of a fine-tuning MIMOFormer recipe."""
     from transformers import AutoTokenizer
 
-    from mimo_hf.models.mimoformer.modeling_mimoformer import MIMOFormerForSequenceClassification
+    from mimo_hf.models.mimoformer.modeling_mimoformer import (
+        MIMOFormerForSequenceClassification,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(recipe.model_name_or_path)
     tokenizer.model_max_length = recipe.max_length
@@ -367,6 +371,11 @@ def text_model_data_tokenizer(recipe):
 
 
 # ------------------------------------------------------------------------------------------------------ card
+
+def _point_text(point):
+    """"k2" -> "k = 2" (MIMOConv); grids ("4x4") as they are."""
+    return f"k = {point[1:]}" if point.startswith("k") else f"grid {point}"
+
 
 def write_card(hub_folder, recipe, history, info, points_key):
     """README.md of a fine-tuned model, drafted from its own records: base checkpoint, data, labels, the
@@ -391,7 +400,7 @@ def write_card(hub_folder, recipe, history, info, points_key):
         f"- Labels: {', '.join(labels)}", "",
         "## Validation accuracy at the end of the run", "",
         "| operating point | accuracy | examples |", "|---|---|---|",
-        *[f"| {point} | {value:.4f} | {counts.get(point, '')} |" for point, value in rows], "",
+        *[f"| {_point_text(point)} | {value:.4f} | {counts.get(point, '')} |" for point, value in rows], "",
         "Measured on the validation data above during training (`metrics_history.json`); no test split was used.", "",
         "## Reproduce", "", "```", recipe.command(), "```", "",
         "## Use", "", "```python", "from transformers import pipeline",
