@@ -9,7 +9,8 @@ Sources (the conventions of transformers' `run_image_classification.py` / `run_c
 Labels: a `ClassLabel` column keeps its names; string or integer labels become the sorted set of the
 training split's values (integers named by their decimal text). Every validation label must be a
 training label and every training label must occur in validation (else a score per class is
-meaningless): both are errors that name the labels. Nothing is dropped: a file in an image folder
+meaningless): both are errors that name the labels; a validation split held out of the training data
+is stratified, so it holds every class. Nothing is dropped: a file in an image folder
 that is not an image (by extension), a row without a label or an image that does not decode is an
 error naming the file.
 """
@@ -135,15 +136,29 @@ def check_validation_labels(train_names, validation_ids, where):
                          "split with every class, or hold out more training data (--validation-size)")
 
 
-def held_out_rows(n, validation_size, seed):
-    """(train rows, validation rows) of a seeded split of n training rows (as `images.train_validation_split`);
-    validation_size None: 10% of the rows, at least 1."""
-    if validation_size is None:
-        validation_size = max(1, n // 10)
-    if not 0 < validation_size < n:
-        raise ValueError(f"--validation-size must be in [1, {n - 1}] for {n} training examples, got {validation_size}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return order[validation_size:].sort().values, order[:validation_size].sort().values
+def held_out_rows(labels, validation_size, seed):
+    """(train rows, validation rows), sorted, of a seeded split of training rows stratified by `labels` ((n,)
+    ids): every class gives its share of `validation_size` (None: 10% of the rows, at least one per class) and
+    keeps at least one training row, so both splits hold every class. A class with one example is an error."""
+    n = len(labels)
+    counts = torch.bincount(labels)
+    present = torch.nonzero(counts).flatten().tolist()
+    total = max(len(present), n // 10) if validation_size is None else validation_size
+    if not 0 < total < n:
+        raise ValueError(f"--validation-size must be in [1, {n - 1}] for {n} training examples, got {total}")
+    single = [c for c in present if counts[c] < 2]
+    if single:
+        raise ValueError(f"classes {single} have one training example: a held-out validation split cannot hold them "
+                         "too; add examples or give a validation split (--validation-dir / --validation-file)")
+    generator = torch.Generator().manual_seed(seed)
+    train, validation = [], []
+    for c in present:
+        rows = torch.nonzero(labels == c).flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        share = min(max(1, round(total * len(rows) / n)), len(rows) - 1)
+        validation.append(rows[:share])
+        train.append(rows[share:])
+    return torch.cat(train).sort().values, torch.cat(validation).sort().values
 
 
 @dataclass
@@ -162,15 +177,16 @@ def labelled_splits(train, validation, label_column, validation_size, seed, wher
     """`LabelledSplits` of a training Dataset and a validation Dataset (None: held out of training)."""
     names = label_names_of(train, label_column)
     info = {"train_source": where["train"]}
+    train_ids = label_ids(train, label_column, names, where["train"])
     if validation is None:
-        train_rows, val_rows = held_out_rows(len(train), validation_size, seed)
-        validation = train.select(val_rows.tolist())
-        train = train.select(train_rows.tolist())
-        info["validation_source"] = f"{len(val_rows)} examples held out of {where['train']} (seed {seed})"
+        train_rows, val_rows = held_out_rows(train_ids, validation_size, seed)
+        validation, val_ids = train.select(val_rows.tolist()), train_ids[val_rows]
+        train, train_ids = train.select(train_rows.tolist()), train_ids[train_rows]
+        info["validation_source"] = (f"{len(val_rows)} examples held out of {where['train']} (every class in "
+                                     f"proportion, seed {seed})")
     else:
         info["validation_source"] = where["validation"]
-    train_ids = label_ids(train, label_column, names, where["train"])
-    val_ids = label_ids(validation, label_column, names, info["validation_source"])
+        val_ids = label_ids(validation, label_column, names, info["validation_source"])
     check_validation_labels(names, val_ids, info["validation_source"])
     info.update(train_examples=len(train), validation_examples=len(validation), labels=list(names))
     return LabelledSplits(train, validation, train_ids, val_ids, names, info)

@@ -136,6 +136,24 @@ def _adopt_mimoformer(recipe, explicit):
     return dataclasses.replace(recipe, **values)
 
 
+ADOPTED = {  # recipe fields `adopt_checkpoint` fills in when no flag names them
+    "mimoconv": (*MIMOCONV_ARCHITECTURE, "frozen_keys", "full_capacity_prob", "low_superpositions", "validation_size"),
+    "mimoformer": (*MIMOFORMER_ARCHITECTURE, *MIMOFORMER_ADJUSTABLE, "max_length", "warmup_grid", "grid_warmup_steps"),
+}
+
+
+def implied_by_checkpoint(recipe):
+    """{field: value} a fine-tuning recipe gets from its checkpoint without flags (`command()` leaves them out:
+    the command it writes parses back to the same recipe)."""
+    from mimo_hf.training.recipes import MIMOConvRecipe
+
+    if not recipe.model_name_or_path:
+        return {}
+    kind = "mimoconv" if isinstance(recipe, MIMOConvRecipe) else "mimoformer"
+    base = adopt_checkpoint(dataclasses.replace(recipe, max_length=None) if kind == "mimoformer" else recipe, set())
+    return {name: getattr(base, name) for name in ADOPTED[kind]}
+
+
 def _output_layer_keys(model):
     """State-dict keys of the last Linear layer of the classifier head (the one with one row per label)."""
     head = model.classifier

@@ -134,7 +134,8 @@ class MIMOConvRecipe(RunOptions):
                                            "through a datasets transform instead of up front (2048 MiB: about 700k "
                                            "RGB images of 32 x 32)", "data")
     validation_size: int = option(5000, "training images held out for validation (never tune on test; fine-tuning "
-                                        "default: 10% of the training data)", "data", type=int)
+                                        "default: 10% of the training data, every class in proportion)", "data",
+                                  type=int)
     max_train_samples: int = option(None, "use only the first N training images (smoke tests)", "data", type=int)
     max_eval_samples: int = option(None, "use only the first N validation images (smoke tests)", "data", type=int)
     model_name_or_path: str = option(None, "fine-tune this checkpoint (Hub-ready or checkpoint folder, or Hub id): "
@@ -208,7 +209,9 @@ class MIMOConvRecipe(RunOptions):
         return self
 
     def implied(self):
-        return PRESETS[self.preset]
+        from mimo_hf.training.finetune import implied_by_checkpoint
+
+        return {**PRESETS[self.preset], **implied_by_checkpoint(self)}
 
     @property
     def uses_own_data(self):
@@ -258,8 +261,8 @@ class MIMOFormerRecipe(RunOptions):
     max_length: int = option(None, "sequence length (default: the task's LRA length; fine-tuning: the checkpoint's "
                                    "positions, may be shorter)", "data", type=int)
     validation_size: int = option(None, "training examples held out for validation where the task has no "
-                                        "validation split (fine-tuning default: 10% of the training data)", "data",
-                                  type=int)
+                                        "validation split (fine-tuning default: 10% of the training data, every "
+                                        "class in proportion)", "data", type=int)
     max_train_samples: int = option(None, "use only the first N training examples (smoke tests)", "data", type=int)
     max_eval_samples: int = option(None, "use only the first N validation examples (smoke tests)", "data", type=int)
     model_name_or_path: str = option(None, "fine-tune this checkpoint (folder or Hub id): weights, config, "
@@ -325,6 +328,11 @@ class MIMOFormerRecipe(RunOptions):
     @property
     def uses_own_data(self):
         return bool(self.model_name_or_path or self.train_file or self.dataset)
+
+    def implied(self):
+        from mimo_hf.training.finetune import implied_by_checkpoint
+
+        return implied_by_checkpoint(self)
 
     @property
     def full_grid(self):

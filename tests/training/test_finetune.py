@@ -194,6 +194,9 @@ def test_architecture_comes_from_the_checkpoint_and_a_contradicting_flag_is_name
     assert (recipe.num_superpositions, recipe.binding, recipe.width, recipe.activation) == (1, "none", 2, "relu")
     with pytest.raises(ValueError, match=r"--depth 10 .*depth=16.*--width 4 .*width=2"):
         _image_recipe(tmp_path, "--train-dir", str(tmp_path), "--depth", "10", "--width", "4")
+    # The command a card quotes leaves out what the checkpoint implies and parses back to the same recipe.
+    assert "--binding" not in recipe.command() and "--validation-size" not in recipe.command()
+    assert MIMOConvRecipe.from_flags(shlex.split(recipe.command())[2:]).record() == recipe.record()
     # A flag equal to the checkpoint's value is no contradiction.
     assert _image_recipe(tmp_path, "--train-dir", str(tmp_path), "--depth", "16").depth == 16
     dynamic = _image_recipe(tmp_path, "--train-dir", str(tmp_path), "--model-name-or-path",
@@ -250,10 +253,19 @@ def test_training_sees_what_the_pipeline_sees_in_memory_and_streamed(tmp_path):
     memory = _image_data(_image_recipe(tmp_path, *flags))
     streamed = _image_data(_image_recipe(tmp_path, *flags, "--in-memory-limit-mb", "0"))
     assert not memory.streamed and streamed.streamed
+    import pandas as pd  # the same images named by a CSV of paths (--train-file) with string labels
+
+    pd.DataFrame({"image": [str(p) for p in sorted(train.rglob("*.png"))], "label": ["a"] * 3 + ["b"] * 3}).to_csv(
+        tmp_path / "train.csv", index=False)
+    pd.DataFrame({"image": [str(p) for p in sorted(val.rglob("*.png"))], "label": ["a"] * 2 + ["b"] * 2}).to_csv(
+        tmp_path / "val.csv", index=False)
+    from_file = _image_data(_image_recipe(tmp_path, "--train-file", str(tmp_path / "train.csv"), "--validation-file",
+                                          str(tmp_path / "val.csv")))
+    assert from_file.label_names == memory.label_names == ["a", "b"]
     processor = AutoImageProcessor.from_pretrained(BASELINE)
     files = sorted(train.rglob("*.png"))
     expected = processor([Image.open(f) for f in files], return_tensors="pt")["pixel_values"]
-    for data in (memory, streamed):
+    for data in (memory, streamed, from_file):
         items = [data.train_set[i] for i in range(len(files))]
         assert [int(item["labels"]) for item in items] == [0, 0, 0, 1, 1, 1]
         pixels = torch.stack([item["pixel_values"] for item in items])
