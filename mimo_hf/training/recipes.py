@@ -120,10 +120,10 @@ class MIMOConvRecipe(RunOptions):
     train_dir: str = option(None, "fine-tuning: image folder with one sub-folder per class (the names are the "
                                   "labels)", "data", type=str)
     validation_dir: str = option(None, "fine-tuning: validation image folder with the same class sub-folders "
-                                       "(default: held out of the training data)", "data", type=str)
+                                       "(without it: held out of the training data)", "data", type=str)
     train_file: str = option(None, "fine-tuning: parquet, CSV or JSON(L) file of images (bytes or paths) and labels",
                              "data", type=str)
-    validation_file: str = option(None, "fine-tuning: validation file like --train-file (default: held out of the "
+    validation_file: str = option(None, "fine-tuning: validation file like --train-file (else held out of the "
                                         "training data)", "data", type=str)
     image_column: str = option(None, "image column of --dataset/--train-file (default: the known dataset's, else "
                                      "'image')", "data", type=str)
@@ -252,7 +252,7 @@ class MIMOFormerRecipe(RunOptions):
     dataset: str = option(None, "fine-tuning: Hub id of a text classification dataset (see --text-column)", "data",
                           type=str)
     train_file: str = option(None, "fine-tuning: parquet, CSV or JSON(L) file of texts and labels", "data", type=str)
-    validation_file: str = option(None, "fine-tuning: validation file like --train-file (default: held out of the "
+    validation_file: str = option(None, "fine-tuning: validation file like --train-file (else held out of the "
                                         "training data)", "data", type=str)
     text_column: str = option("text", "fine-tuning: the text column", "data")
     text_column_2: str = option(None, "fine-tuning: the second text column of a pair task (dual-encoder checkpoints)",
@@ -267,7 +267,9 @@ class MIMOFormerRecipe(RunOptions):
     max_eval_samples: int = option(None, "use only the first N validation examples (smoke tests)", "data", type=int)
     model_name_or_path: str = option(None, "fine-tune this checkpoint (folder or Hub id): weights, config, "
                                            "tokenizer; the model flags below are read from it (a contradicting flag "
-                                           "is an error); new labels get a new classifier", "model", type=str)
+                                           "is an error); new labels get a new classifier. Set --max-steps, "
+                                           "--warmup-steps and --batch-size: unset, they are --task's LRA values",
+                                     "model", type=str)
     attention_type: str = option("mimo_att", "", "model", choices=["softmax", "performer", "mimo_att", "mimo_att_mlp"])
     mimo_m: int = option(4, "grid rows M (1 for the baselines)", "model")
     mimo_n: int = option(4, "grid columns N (1 for the baselines)", "model")
