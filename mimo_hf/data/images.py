@@ -78,10 +78,14 @@ def datasets_with_columns(columns):
 
 def detect_dataset(data_dir, split="train"):
     """The Hub id whose schema a local parquet folder has (read from its first `split` shard's schema,
-    nothing decoded), or None when no known schema or several fit."""
+    nothing decoded), or None when no known schema or several fit, or the folder has no such shard (then the
+    loader's error says what is missing)."""
     import pyarrow.parquet as pq
 
-    fitting = datasets_with_columns(pq.read_schema(parquet_shards(data_dir, split)[0]).names)
+    shards = sorted(Path(data_dir).glob(f"{split}-*.parquet"))
+    if not shards:
+        return None
+    fitting = datasets_with_columns(pq.read_schema(shards[0]).names)
     return fitting[0] if len(fitting) == 1 else None
 
 
