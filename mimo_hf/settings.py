@@ -18,7 +18,8 @@ import shlex
 
 GROUP_TITLES = {"data": "data", "model": "model", "optimisation": "optimisation", "run": "run", None: "options"}
 # Record fields that hold local paths: written relative to the working directory (no machine paths on the Hub).
-PATH_FIELDS = ("output_dir", "checkpoint_dir", "data_dir", "resume")
+PATH_FIELDS = ("output_dir", "checkpoint_dir", "data_dir", "resume", "train_dir", "validation_dir", "train_file",
+               "validation_file", "model_name_or_path")
 
 
 def option(default=None, help="", group=None, **argparse_kwargs):
@@ -76,6 +77,18 @@ def build_parser(cls, description, formatter_class=argparse.ArgumentDefaultsHelp
         help_text = field.metadata["help"].format(**values).replace("%", "%%")
         groups[name].add_argument(flag_name(field), dest=field.name, help=help_text, **kwargs)
     return parser
+
+
+def explicit_flags(parser, argv=None):
+    """The dests of the flags the command line `argv` (default sys.argv[1:]) names explicitly, whatever
+    their values: parsed again with every default suppressed, so abbreviations and `--flag=value` count."""
+    import copy
+
+    quiet = copy.deepcopy(parser)
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    return set(vars(quiet.parse_args(argv)))
 
 
 def from_namespace(cls, namespace):

@@ -72,6 +72,25 @@ def dataset_info(dataset):
     raise ValueError(f"unknown dataset {dataset!r}: its image and label columns are not known; known: {known}")
 
 
+def datasets_with_columns(columns):
+    """The Hub ids of `DATASETS` whose image and label columns are all among `columns` (a data folder's schema)."""
+    return [hub_id for hub_id, info in DATASETS.items()
+            if info.image_column in columns and info.label_column in columns]
+
+
+def detect_dataset(data_dir, split="train"):
+    """The Hub id whose schema a local parquet folder has (read from its first `split` shard's schema,
+    nothing decoded), or None when no known schema or several fit, or the folder has no such shard (then the
+    loader's error says what is missing)."""
+    import pyarrow.parquet as pq
+
+    shards = sorted(Path(data_dir).glob(f"{split}-*.parquet"))
+    if not shards:
+        return None
+    fitting = datasets_with_columns(pq.read_schema(shards[0]).names)
+    return fitting[0] if len(fitting) == 1 else None
+
+
 def label_tensor(table, column="label"):
     """(n,) int64 tensor of an Arrow table's label column."""
     return torch.from_numpy(table.column(column).to_numpy().astype(np.int64))
@@ -109,7 +128,10 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
 
     for column in (info.image_column, info.label_column):
         if column not in ds.column_names:
-            raise ValueError(f"{dataset!r} split {split!r} has no column {column!r}; columns: {ds.column_names}")
+            fitting = datasets_with_columns(ds.column_names)
+            hint = (f"; these columns are the schema of {' or '.join(fitting)}: pass --dataset {fitting[0]}"
+                    if fitting else "")
+            raise ValueError(f"{dataset!r} split {split!r} has no column {column!r}; columns: {ds.column_names}{hint}")
 
     label_feature = ds.features[info.label_column]
     labels = label_tensor(ds.data, info.label_column)  # (n,)

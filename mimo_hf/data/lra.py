@@ -215,6 +215,12 @@ def _load_image(split, data_dir, max_length, seed, validation_size, max_examples
 def _load_text(split, data_dir, max_length, seed, validation_size, max_examples):
     folder, hub_id = _resolve_source("text", data_dir)
     table, features = _read_split(folder, hub_id, "test" if split == "test" else "train")
+    names, values = _label_names(features, "label", LRA_TASKS["text"]["label_names"]), label_tensor(table)
+    if len(values) and (int(values.min()) < 0 or int(values.max()) >= len(names)):
+        raise ValueError(f"{folder or hub_id}: labels {sorted(set(values.tolist()))[:10]} are not LRA Text's "
+                         f"{len(names)} classes {names}; to train on your own text data fine-tune a checkpoint: "
+                         "scripts/train_mimoformer.py --model-name-or-path M --train-file F --text-column C "
+                         "--label-column C (README: Fine-tune on your data)")
     validation_size = DEFAULT_VALIDATION_SIZES["text"] if validation_size is None else validation_size
     rows = _split_rows(len(table), split, validation_size, seed)
     # Shuffle (seed + 1: a stream apart from the split's): the copy is sorted by label, and a prefix

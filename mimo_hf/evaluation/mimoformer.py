@@ -31,7 +31,8 @@ class MIMOFormerEvaluation(EvaluationSettings):
     grids: list = option(None, "grids MxN to evaluate (default: 1x1, the trained grids and the full grid)",
                          type=grid_flag, nargs="*")
     max_eval_samples: int = option(None, "evaluate only the first N examples of the split", type=int)
-    check_subset: int = option(256, "also record accuracy on the first N examples, for the re-evaluation test")
+    check_subset: int = option(256, "also record accuracy on the first N examples, for the re-evaluation test "
+                                    "(0: none; the rows' subset_accuracy is then null)")
     throughput_only: bool = option(False, "only time the grids (and baseline) on this machine and merge sequences/s "
                                           "into the existing results file, keeping its accuracies (e.g. accuracy "
                                           "measured on a GPU, throughput on a CPU)")
@@ -115,6 +116,8 @@ class MIMOFormerPipeline(Evaluation):
     def score_all(self, model, dataset, points):
         """Accuracies of the grids (on the split and its first --check-subset examples) and of the baseline;
         with --throughput-only those of the existing results file."""
+        if self.settings.check_subset < 0:
+            sys.exit(f"error: --check-subset must be >= 0 (0: no subset accuracy), got {self.settings.check_subset}")
         self.subset = min(self.settings.check_subset, len(dataset))
         if self.previous is not None:
             scores = {g: next(r for r in self.previous["results"] if r["grid"] == grid_text(g)) for g in points}
@@ -124,7 +127,9 @@ class MIMOFormerPipeline(Evaluation):
                 base = (*self.load_model(self.settings.baseline), self.previous["baseline"])
             return scores, base
         scores, base = super().score_all(model, dataset, points)
-        self.subset_scores = self.score(model, dataset.head(self.subset), points, self.inputs)
+        # An empty subset has no accuracy (the metric refuses empty input): recorded as null.
+        self.subset_scores = (self.score(model, dataset.head(self.subset), points, self.inputs) if self.subset
+                              else {g: {"accuracy": None} for g in points})
         return scores, base
 
     def baseline_record(self, model, score):

@@ -150,15 +150,23 @@ class MIMOConvLoop:
         accelerator = self.run.accelerator
         if recipe.tune_cpu_allocator and accelerator.device.type == "cpu" and tune_cpu_allocator():
             accelerator.print("CPU allocator tuned: freed activations are reused instead of unmapped")
-        self.data = data = ImageData.load(recipe)
-        model = build_model(recipe, data.train.label_names, *data.image_shape)
+        if recipe.uses_own_data:  # fine-tuning a checkpoint (training/finetune.py)
+            from mimo_hf.training.finetune import image_model_and_data
+
+            model, data = image_model_and_data(recipe)
+            self.data = data
+            self.train_set, val_set = data.train_set, data.validation_set
+        else:
+            self.data = data = ImageData.load(recipe)
+            model = build_model(recipe, data.train.label_names, *data.image_shape)
+            # Each example carries its index, which fixes its alternating flips.
+            self.train_set = TensorDict({**data.train.tensors(), "index": torch.arange(len(data.train))})
+            val_set = TensorDict(data.validation.tensors())
         set_batchnorm_momentum(model, recipe.bn_momentum)
         self.memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
         model = model.to(memory_format=self.memory_format)
-        # Each example carries its index, which fixes its alternating flips.
-        self.train_set = TensorDict({**data.train.tensors(), "index": torch.arange(len(data.train))})
         train_dl = DataLoader(self.train_set, batch_size=recipe.batch_size * recipe.num_superpositions, shuffle=True)
-        val_dl = DataLoader(TensorDict(data.validation.tensors()), batch_size=recipe.eval_batch_size, shuffle=False)
+        val_dl = DataLoader(val_set, batch_size=recipe.eval_batch_size, shuffle=False)
         optimizer = torch.optim.SGD(parameter_groups(model, recipe.weight_decay), lr=recipe.lr,
                                     momentum=recipe.momentum, nesterov=recipe.nesterov)
         ema = [lambda raw: WeightEMA(raw, recipe.ema_decay)] if recipe.ema_decay else []
@@ -211,6 +219,8 @@ class MIMOConvLoop:
         with accelerator.accumulate(self.model):
             flips = (flip_decisions(batch["index"], data_pass, r.seed, len(self.train_set))
                      if r.alternating_flip else None)
+            if not r.horizontal_flip:  # the generator still draws its flips: the crops stay those of a flipping run
+                flips = torch.zeros(batch["labels"].shape[0], dtype=torch.bool)
             x = augment(batch["pixel_values"], flip=flips)
             x, targets = mixup(x, batch["labels"], raw.config.num_labels, r.mixup_alpha, shared_rng, generator)
             targets = smooth_targets(targets, r.label_smoothing)
@@ -255,9 +265,14 @@ class MIMOConvLoop:
         if self.ema is not None:
             self.raw_model.load_state_dict(self.ema.shadow)  # the exported weights are the validated average
         self.raw_model.to(memory_format=torch.contiguous_format).eval()
-        processor = make_image_processor(self.data.dataset, self.data.image_shape[1])
+        own = self.recipe.uses_own_data
+        processor = self.data.processor if own else make_image_processor(self.data.dataset, self.data.image_shape[1])
         save_hub_folder(self.raw_model, self.recipe.hub_folder, processor, overwrite=True)
         write_run_files(self.recipe.hub_folder, self.recipe, self.run.state.history)
+        if own:
+            from mimo_hf.training.finetune import write_card
+
+            write_card(self.recipe.hub_folder, self.recipe, self.run.state.history, self.data.info, "val_accuracy@")
 
 
 def train(recipe):

@@ -83,10 +83,16 @@ class MIMOFormerLoop:
         self.started = time.monotonic()
         self.recipe = recipe
         self.run = TrainingRun(recipe, "train_mimoformer")  # seeds the RNGs: before the model is built
-        task_info = LRA_TASKS[recipe.task]
-        train_data, val_data = self.load_data()
-        self.tokenizer = tokenizer_for_kind(task_info["tokenizer"], recipe.max_length)
-        model = build_model(recipe, task_info)
+        self.finetuning = None
+        if recipe.uses_own_data:  # fine-tuning a checkpoint on own text data (training/finetune.py)
+            from mimo_hf.training.finetune import text_model_data_tokenizer
+
+            model, train_data, val_data, self.tokenizer, self.finetuning = text_model_data_tokenizer(recipe)
+        else:
+            task_info = LRA_TASKS[recipe.task]
+            train_data, val_data = self.load_data()
+            self.tokenizer = tokenizer_for_kind(task_info["tokenizer"], recipe.max_length)
+            model = build_model(recipe, task_info)
         train_dl = DataLoader(TensorDict(train_data.tensors()), batch_size=recipe.batch_size, shuffle=True,
                               drop_last=True)
         val_dl = DataLoader(TensorDict(val_data.tensors()), batch_size=recipe.eval_batch_size, shuffle=False)
@@ -201,6 +207,10 @@ def train(recipe):
         stop = loop.train_pass(bar)
     bar.close()
     run.finish(loop.raw_model)
+    if loop.finetuning is not None and stop != "stop_after_steps" and run.accelerator.is_main_process:
+        from mimo_hf.training.finetune import write_card
+
+        write_card(recipe.hub_folder, recipe, run.state.history, loop.finetuning, "val_accuracy@")
     if stop == "stop_after_steps":
         run.accelerator.print(f"stopping at step {run.state.step}; continue with --resume latest")
         return None

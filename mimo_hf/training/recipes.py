@@ -50,8 +50,11 @@ class RunOptions:
 
     @classmethod
     def from_flags(cls, argv=None):
-        """Parse the command line (or `argv`) into a resolved recipe."""
-        return settings.from_namespace(cls, cls.parser().parse_args(argv)).resolved()
+        """Parse the command line (or `argv`) into a resolved recipe. Settings the flags leave open that
+        the data or a checkpoint fix (`adopt`) are filled in; an explicit flag that contradicts them is an error."""
+        parser = cls.parser()
+        recipe = settings.from_namespace(cls, parser.parse_args(argv))
+        return recipe.adopt(settings.explicit_flags(parser, argv)).resolved()
 
     @classmethod
     def from_record(cls, record, source="training_args.json"):
@@ -66,6 +69,13 @@ class RunOptions:
     def resolved(self):
         """The recipe with derived defaults filled in and its settings checked; subclasses extend it."""
         return self
+
+    def adopt(self, explicit):
+        """The recipe with what the data and a --model-name-or-path checkpoint fix taken from them (the
+        architecture, the operating points, a data folder's schema); `explicit`: the flags the user gave."""
+        from mimo_hf.training.finetune import adopt_checkpoint
+
+        return adopt_checkpoint(self, explicit)
 
     def record(self):
         """What `training_args.json` holds: every field, local paths relative to the working directory."""
@@ -102,12 +112,36 @@ class MIMOConvRecipe(RunOptions):
     script = "scripts/train_mimoconv.py"
     group_titles = {"optimisation": "optimisation (defaults from --preset; an explicit flag wins)"}
 
-    dataset: str = option("uoft-cs/cifar10", "Hub dataset id (uoft-cs/cifar10, uoft-cs/cifar100, ylecun/mnist)", "data")
-    data_dir: str = option(None, "local folder of parquet shards in the Hub schema (e.g. ../shared/data/cifar10)",
-                           "data", type=str)
-    validation_size: int = option(5000, "training images held out for validation (never tune on test)", "data")
+    dataset: str = option("uoft-cs/cifar10", "Hub dataset id: uoft-cs/cifar10, uoft-cs/cifar100, ylecun/mnist, or "
+                                             "with --model-name-or-path any image classification dataset (see "
+                                             "--image-column, --label-column)", "data")
+    data_dir: str = option(None, "local folder of parquet shards in the Hub schema (e.g. ../shared/data/cifar10); "
+                                 "its columns pick --dataset when that is not given", "data", type=str)
+    train_dir: str = option(None, "fine-tuning: image folder with one sub-folder per class (the names are the "
+                                  "labels)", "data", type=str)
+    validation_dir: str = option(None, "fine-tuning: validation image folder with the same class sub-folders "
+                                       "(without it: held out of the training data)", "data", type=str)
+    train_file: str = option(None, "fine-tuning: parquet, CSV or JSON(L) file of images (bytes or paths) and labels",
+                             "data", type=str)
+    validation_file: str = option(None, "fine-tuning: validation file like --train-file (else held out of the "
+                                        "training data)", "data", type=str)
+    image_column: str = option(None, "image column of --dataset/--train-file (default: the known dataset's, else "
+                                     "'image')", "data", type=str)
+    label_column: str = option(None, "label column (ClassLabel, strings or integers; default: the known dataset's, "
+                                     "else 'label')", "data", type=str)
+    in_memory_limit_mb: int = option(2048, "fine-tuning data whose decoded uint8 pixels (train + validation, at the "
+                                           "checkpoint's image size) exceed this many MiB are decoded batch by batch "
+                                           "through a datasets transform instead of up front (2048 MiB: about 700k "
+                                           "RGB images of 32 x 32)", "data")
+    validation_size: int = option(5000, "training images held out for validation (never tune on test; fine-tuning "
+                                        "default: 10% of the training data, every class in proportion)", "data",
+                                  type=int)
     max_train_samples: int = option(None, "use only the first N training images (smoke tests)", "data", type=int)
     max_eval_samples: int = option(None, "use only the first N validation images (smoke tests)", "data", type=int)
+    model_name_or_path: str = option(None, "fine-tune this checkpoint (Hub-ready or checkpoint folder, or Hub id): "
+                                           "weights, config, image processor; the model flags below are read from "
+                                           "it (a contradicting flag is an error); new labels get a new classifier",
+                                     "model", type=str)
     num_superpositions: int = option(4, "capacity N", "model")
     binding: str = option("hrr", "", "model", choices=["hrr", "mbat", "none"])
     depth: int = option(16, "Wide ResNet depth 6n+4", "model")
@@ -141,13 +175,18 @@ class MIMOConvRecipe(RunOptions):
                                 type=float)
     alternating_flip: bool = option(None, "flip each image in every other pass over the data (else: random flips)",
                                     "optimisation", action=argparse.BooleanOptionalAction)
+    horizontal_flip: bool = option(True, "flip training images horizontally (--no-horizontal-flip for data whose "
+                                         "mirror image is another class or no class, e.g. digits)", "optimisation",
+                                   action=argparse.BooleanOptionalAction)
     binding_coef: float = option(0.1, "coefficient of the binding regulariser", "optimisation")
     isometry_coef: float = option(1e-4, "coefficient of the isometry regulariser", "optimisation")
     grad_filter: float = option(10.0, "skip steps whose gradient norm exceeds this times last epoch's mean",
                                 "optimisation")
-    full_capacity_prob: float = option(1.0, "dynamic training: probability of k = N per step (paper: 0.8)",
-                                       "optimisation")
-    low_superpositions: int = option(1, "dynamic training: the lower operating point", "optimisation")
+    full_capacity_prob: float = option(1.0, "dynamic training: probability of k = N per step (paper: 0.8; "
+                                            "fine-tuning default: 0.8 for a checkpoint trained at two operating "
+                                            "points, else 1)", "optimisation")
+    low_superpositions: int = option(1, "dynamic training: the lower operating point (fine-tuning default: the "
+                                        "checkpoint's lower trained one)", "optimisation")
     eval_superpositions: list = option(None, "operating points validated each epoch (default: the trained ones)",
                                        "run", type=int, nargs="*")
     stop_after_epochs: int = option(None, "stop (after checkpointing) once this many epochs are done; resume later",
@@ -170,7 +209,17 @@ class MIMOConvRecipe(RunOptions):
         return self
 
     def implied(self):
-        return PRESETS[self.preset]
+        from mimo_hf.training.finetune import implied_by_checkpoint
+
+        return {**PRESETS[self.preset], **implied_by_checkpoint(self)}
+
+    @property
+    def uses_own_data(self):
+        """Data other than the built-in loaders': fine-tuning's image folders, files, any Hub dataset."""
+        from mimo_hf.data.images import DATASETS
+
+        return bool(self.model_name_or_path or self.train_dir or self.train_file or self.image_column
+                    or self.label_column or self.dataset not in DATASETS)
 
     @property
     def trained_operating_points(self):
@@ -200,11 +249,27 @@ class MIMOFormerRecipe(RunOptions):
     data_dir: str = option(None, "listops: folder from scripts/generate_listops.py; image: CIFAR-10 parquet folder; "
                                  "text: IMDB parquet folder (default: the task's default location or Hub id)",
                            "data", type=str)
-    max_length: int = option(None, "sequence length (default: the task's LRA length)", "data", type=int)
+    dataset: str = option(None, "fine-tuning: Hub id of a text classification dataset (see --text-column)", "data",
+                          type=str)
+    train_file: str = option(None, "fine-tuning: parquet, CSV or JSON(L) file of texts and labels", "data", type=str)
+    validation_file: str = option(None, "fine-tuning: validation file like --train-file (else held out of the "
+                                        "training data)", "data", type=str)
+    text_column: str = option("text", "fine-tuning: the text column", "data")
+    text_column_2: str = option(None, "fine-tuning: the second text column of a pair task (dual-encoder checkpoints)",
+                                "data", type=str)
+    label_column: str = option("label", "fine-tuning: the label column (ClassLabel, strings or integers)", "data")
+    max_length: int = option(None, "sequence length (default: the task's LRA length; fine-tuning: the checkpoint's "
+                                   "positions, may be shorter)", "data", type=int)
     validation_size: int = option(None, "training examples held out for validation where the task has no "
-                                        "validation split", "data", type=int)
+                                        "validation split (fine-tuning default: 10% of the training data, every "
+                                        "class in proportion)", "data", type=int)
     max_train_samples: int = option(None, "use only the first N training examples (smoke tests)", "data", type=int)
     max_eval_samples: int = option(None, "use only the first N validation examples (smoke tests)", "data", type=int)
+    model_name_or_path: str = option(None, "fine-tune this checkpoint (folder or Hub id): weights, config, "
+                                           "tokenizer; the model flags below are read from it (a contradicting flag "
+                                           "is an error); new labels get a new classifier. Set --max-steps, "
+                                           "--warmup-steps and --batch-size: unset, they are --task's LRA values",
+                                     "model", type=str)
     attention_type: str = option("mimo_att", "", "model", choices=["softmax", "performer", "mimo_att", "mimo_att_mlp"])
     mimo_m: int = option(4, "grid rows M (1 for the baselines)", "model")
     mimo_n: int = option(4, "grid columns N (1 for the baselines)", "model")
@@ -261,6 +326,15 @@ class MIMOFormerRecipe(RunOptions):
         if values["warmup_steps"] >= values["max_steps"]:
             raise ValueError(f"--warmup-steps {values['warmup_steps']} must be below --max-steps {values['max_steps']}")
         return dataclasses.replace(self, **values)
+
+    @property
+    def uses_own_data(self):
+        return bool(self.model_name_or_path or self.train_file or self.dataset)
+
+    def implied(self):
+        from mimo_hf.training.finetune import implied_by_checkpoint
+
+        return implied_by_checkpoint(self)
 
     @property
     def full_grid(self):

@@ -179,3 +179,13 @@ def test_task_table_matches_the_tokenizers():
     data = SequenceTensors(ids, torch.ones_like(ids), torch.tensor([0, 1, 0]), ["a", "b"])
     assert len(data) == 3 and data.subset(torch.tensor([2])).input_ids.tolist() == [[4, 5]]
     assert data.subset(torch.tensor([2])).input_ids_2 is None
+
+
+def test_text_task_refuses_labels_outside_its_classes(tmp_path):
+    """A 3-class text folder given as LRA Text is an error that points to fine-tuning, not an IndexError in the loss."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["a", "b", "c", "d"], "label": [0, 1, 2, 1]}), tmp_path / "train-0.parquet")
+    with pytest.raises(ValueError, match=r"labels \[0, 1, 2\] are not LRA Text's 2 classes.*--model-name-or-path"):
+        load_lra_task("text", "train", data_dir=str(tmp_path), validation_size=1)

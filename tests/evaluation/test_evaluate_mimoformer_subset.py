@@ -1,0 +1,28 @@
+"""scripts/evaluate_mimoformer.py --check-subset 0: no subset score (null), not a crash inside `evaluate`."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _main():
+    spec = importlib.util.spec_from_file_location("evaluate_mimoformer", ROOT / "scripts" / "evaluate_mimoformer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "cifar10").is_dir(), reason="needs ../shared/data/cifar10")
+def test_check_subset_zero_records_no_subset_accuracy(tmp_path):
+    common = ["--model", str(ROOT / "zoo" / "mimoformer-att-lra-image"), "--max-eval-samples", "8", "--batch-size", "8",
+              "--no-throughput", "--output-dir", str(tmp_path)]
+    report = _main()(common + ["--check-subset", "0"])
+    assert report["subset_size"] == 0
+    assert all(r["subset_accuracy"] is None and r["count"] == 8 for r in report["results"])
+    assert json.loads((tmp_path / "results.json").read_text())["results"] == report["results"]
+    with pytest.raises(SystemExit, match="--check-subset must be >= 0"):
+        _main()(common + ["--check-subset", "-1"])
