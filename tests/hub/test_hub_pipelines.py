@@ -130,3 +130,42 @@ def test_corrupt_weights_file_is_named(tmp_path):
     (folder / "model.safetensors").write_bytes(b"\xff" * 64)
     with pytest.raises(OSError, match=r"broken/model\.safetensors: cannot read the weights .*corrupt"):
         AutoModelForImageClassification.from_pretrained(folder)
+
+
+def test_grayscale_model_pipeline_takes_gray_and_color_pictures(tmp_path):
+    """The folder a MNIST run exports (`make_image_processor("mnist")` + `save_hub_folder`, as
+    MIMOConvLoop.export writes it) classifies L-mode and RGB pictures in a pipeline, both as the
+    direct call on the normalised gray channel does."""
+    import io
+
+    import numpy as np
+    import pyarrow.parquet as pq
+    import torch
+    from PIL import Image
+    from transformers import pipeline
+
+    from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification
+    from mimo_hf.data.image_processing import make_image_processor
+    from mimo_hf.hub.export import save_hub_folder
+
+    mnist = REPO.parent / "shared" / "data" / "mnist" / "test-00000-of-00001.parquet"
+    if not mnist.is_file():
+        pytest.skip(f"{mnist} is not here")
+    torch.manual_seed(0)
+    config = MIMOConvConfig(num_superpositions=2, depth=10, width=1, initial_width=1, num_channels=1, image_size=28,
+                            id2label={i: str(i) for i in range(10)}, label2id={str(i): i for i in range(10)})
+    folder = save_hub_folder(MIMOConvForImageClassification(config).eval(), tmp_path / "mnist",
+                             make_image_processor("mnist", 28))
+    rows = pq.read_table(mnist, columns=["image"]).slice(0, 4).to_pylist()
+    gray = [Image.open(io.BytesIO(row["image"]["bytes"])) for row in rows]
+    assert {image.mode for image in gray} == {"L"}
+    color = [image.convert("RGB") for image in gray]
+    classify = pipeline("image-classification", model=str(folder), trust_remote_code=True)  # as the README does
+    pixels = torch.from_numpy(np.stack([np.asarray(image, dtype=np.float32) / 255 for image in gray]))[:, None]
+    with torch.no_grad():
+        probs = classify.model((pixels - 0.1307) / 0.3081).logits.softmax(-1)  # (4, 10)
+    for pictures in (gray, color):
+        got = classify(pictures, top_k=10, batch_size=4)
+        for row, per_input in enumerate(got):
+            for item in per_input:
+                assert item["score"] == pytest.approx(float(probs[row, int(item["label"])]), abs=1e-5)

@@ -234,8 +234,9 @@ def test_bad_inputs():
     ids, mask = batch(2)
     with pytest.raises(ValueError, match="must be a \\(batch, sequence_length\\) tensor"):
         model(ids[0])
-    with pytest.raises(ValueError, match="integer token ids"):
-        model(ids.float())
+    for dtype in (torch.float32, torch.float64, torch.float16):
+        with pytest.raises(TypeError, match=r"integer token ids \(torch.long\), got dtype torch.float"):
+            model(ids.to(dtype))
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 20\)"):
         model(ids + 100)
     with pytest.raises(ValueError, match="exceeds max_position_embeddings=32"):

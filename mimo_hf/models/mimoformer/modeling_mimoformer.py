@@ -246,8 +246,9 @@ def check_inputs(config, input_ids, attention_mask):
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
         shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
         raise ValueError(f"input_ids must be a (batch, sequence_length) tensor, got {shape}")
-    if input_ids.is_floating_point():
-        raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+    if input_ids.is_floating_point() or input_ids.dtype == torch.bool:
+        # Not cast: a float here is usually a pixel or feature tensor passed by mistake, not token ids.
+        raise TypeError(f"input_ids must hold integer token ids (torch.long), got dtype {input_ids.dtype}")
     if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
         raise ValueError(f"input_ids is empty: shape {tuple(input_ids.shape)}")
     if input_ids.shape[1] > config.max_position_embeddings:
