@@ -119,6 +119,16 @@ def test_package_route_stock_pipeline_with_model_kwargs_and_pipeline_class():
         strict(texts, mimo_grids=(1, 1))
 
 
+def test_package_route_folder_without_tokenizer_says_so():
+    from transformers import pipeline
+
+    import mimo_hf  # noqa: F401
+
+    with pytest.raises(ValueError, match=r"mimoformer-att-lra-image has no tokenizer \(no tokenizer.json") as info:
+        pipeline("text-classification", model=str(ZOO / NO_TOKENIZER))
+    assert "sentencepiece" not in str(info.value)
+
+
 def test_corrupt_weights_file_is_named(tmp_path):
     import shutil
 
