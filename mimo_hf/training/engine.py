@@ -120,6 +120,19 @@ def write_run_files(hub_dir, recipe, history):
         json.dump(history, f, indent=2)
 
 
+class RunRefused(Exception):
+    """A run the flags ask for would overwrite a previous run or misstate its recipe (the training scripts
+    print the message and exit with status 1, without a traceback)."""
+
+
+class PreviousRunExists(RunRefused, FileExistsError):
+    pass
+
+
+class ResumeMismatch(RunRefused, ValueError):
+    pass
+
+
 def _flag(name):
     return "--" + name.replace("_", "-")
 
@@ -201,12 +214,12 @@ def check_run_folders(recipe):
     """Refuse what would overwrite or misstate a run (see the module docstring); returns the files of a
     previous run that --overwrite-output-dir asks to delete (the caller deletes them on the main process)."""
     if recipe.resume and getattr(recipe, "overwrite_output_dir", False):
-        raise ValueError("--resume continues the run in --output-dir and --overwrite-output-dir deletes it: pass one")
+        raise ResumeMismatch("--resume continues the run in --output-dir and --overwrite-output-dir deletes it: pass one")
     if not recipe.resume:
         found = previous_run_files(recipe)
         if found and not getattr(recipe, "overwrite_output_dir", False):
             shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-            raise FileExistsError(
+            raise PreviousRunExists(
                 f"--output-dir {recipe.output_dir} holds a previous run ({shown}): continue it with --resume latest, "
                 "choose another --output-dir, or pass --overwrite-output-dir to delete that run and start over"
             )
@@ -223,7 +236,7 @@ def check_run_folders(recipe):
         if any(name in SCHEDULE_LENGTH for name, _, _ in differences):
             advice += (" The learning-rate schedule spans the run's whole length, fixed when it started, so a run "
                        "cannot be extended: train a new run with the longer schedule.")
-        raise ValueError(f"--resume {recipe.resume}: flags differ from the run being resumed ({source}):\n"
+        raise ResumeMismatch(f"--resume {recipe.resume}: flags differ from the run being resumed ({source}):\n"
                          + "\n".join(lines) + "\n" + advice)
     return []
 
@@ -322,10 +335,10 @@ class TrainingRun:
             mismatch = self._weights_mismatch(model, path)
             if mismatch is None:
                 raise
-            raise ValueError(mismatch) from error
+            raise ResumeMismatch(mismatch) from error
         loaded_steps = getattr(scheduler, "total_steps", None)
         if expected_steps != loaded_steps:
-            raise ValueError(f"--resume {resume}: the checkpoint's learning-rate schedule has {loaded_steps} steps, "
+            raise ResumeMismatch(f"--resume {resume}: the checkpoint's learning-rate schedule has {loaded_steps} steps, "
                              f"these flags give {expected_steps}: --epochs, --batch-size or --gradient-accumulation-steps "
                              "differ from the run's; a run cannot be extended (train a new run instead)")
         where = f"after epoch {self.state.epoch}" if self.recipe.unit == "epoch" else f"at step {self.state.step}"

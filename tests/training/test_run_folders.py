@@ -15,6 +15,7 @@ MIMOFormer runs for real on tiny ListOps data.
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,18 @@ def test_rerun_without_resume_is_refused(conv_run):
         train(conv_recipe(conv_run))
     with pytest.raises(ValueError, match="pass one"):
         train(conv_recipe(conv_run, "--resume", "latest", "--overwrite-output-dir"))
+
+
+def test_the_script_exits_with_the_refusal_not_a_traceback(conv_run, monkeypatch):
+    """scripts/train_mimoconv.py as run from the command line (in this process: no second torch import)."""
+    import runpy
+
+    script = str(ROOT / "scripts" / "train_mimoconv.py")
+    monkeypatch.setattr(sys, "argv", [script, *CONV, "--output-dir", str(conv_run), "--resume", "latest", "--lr", "0.05"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(script, run_name="__main__")
+    message = str(info.value.code)  # sys.exit(message): printed to stderr, exit status 1
+    assert message.startswith(f"{script}: error: --resume latest: flags differ") and "--lr 0.05" in message
 
 
 def test_logs_alone_are_not_a_previous_run(tmp_path):
