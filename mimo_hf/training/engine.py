@@ -312,7 +312,8 @@ class TrainingRun:
             unit = self.recipe.unit
             count = self.state.epoch if unit == "epoch" else self.state.step
             write_recipe_record(self.recipe, "the run's flags, recorded when it started" if not self.recipe.resume else
-                                f"recorded when the run was resumed at {unit} {count} (it started without a record)")
+                                f"recorded when the run was resumed at {unit} {count} from {self.recipe.resume} "
+                                "(the checkpoint folder had no record: the run started without one)")
         accelerator.wait_for_everyone()
         accelerator.init_trackers(self.project, config=self.recipe.scalars())
         return model, optimizer, train_loader, val_loader, scheduler, extra

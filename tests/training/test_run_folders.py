@@ -160,4 +160,4 @@ def test_mimoformer_run_records_its_recipe_refuses_changes_and_resumes_with_othe
     history = json.loads((out / "hub" / "metrics_history.json").read_text())
     assert [entry["step"] for entry in history] == [2, 4]
     note = json.loads((out / "checkpoints" / RECIPE_RECORD).read_text())["note"]
-    assert "resumed at step 2 (it started without a record)" in note
+    assert "resumed at step 2 from latest (the checkpoint folder had no record" in note
