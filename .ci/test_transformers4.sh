@@ -33,8 +33,9 @@ print(f"transformers {transformers.__version__}, huggingface_hub {huggingface_hu
 assert transformers.__version__.startswith("4.57."), transformers.__version__'
 echo "transformers-4 environment ready in $((SECONDS - start)) s"
 
+# tests/hub/test_hub_pipelines.py: operating points through pipelines (custom pipeline classes, model_kwargs).
 # --noconftest: the loading tests are self-contained (no shared fixtures). The parent process assembles
 # the Hub folders with the repository's mimo_hf (`python -m pytest` from the repo root puts it on the
 # path); the child that loads them blocks mimo_hf. Run from the repo root for pyproject.toml.
 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "$venv/bin/python" -m pytest --noconftest -p no:cacheprovider -q \
-    tests/hub/test_hub_loading.py "$@"   # last: CI reads pytest's closing line
+    tests/hub/test_hub_loading.py tests/hub/test_hub_pipelines.py "$@"   # last: CI reads pytest's closing line

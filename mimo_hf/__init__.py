@@ -1,6 +1,15 @@
 """mimo-hf: MIMONets (Menet et al., NeurIPS 2023) as Hugging Face `transformers` models."""
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForSequenceClassification
+import os
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForImageClassification,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+)
 
 from .models.mimoconv.configuration_mimoconv import MIMOConvConfig
 from .models.mimoconv.modeling_mimoconv import MIMOConvForImageClassification, MIMOConvModel
@@ -31,3 +40,26 @@ AutoModelForSequenceClassification.register(MIMOFormerConfig, MIMOFormerForSeque
 MIMOFormerConfig.register_for_auto_class()
 MIMOFormerModel.register_for_auto_class("AutoModel")
 MIMOFormerForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+
+
+class MIMOFormerTokenizerLookup(PreTrainedTokenizerFast):
+    """What `AutoTokenizer` finds for a MIMOFormer folder whose tokenizer_config.json names no class.
+
+    A folder with a tokenizer names its class in tokenizer_config.json and never gets here. Without one
+    (LRA Image checkpoints read pixel values as token ids; or the tokenizer files were not copied),
+    transformers would otherwise advise installing sentencepiece; this says what is missing instead.
+    """
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        folder = str(pretrained_model_name_or_path)
+        if os.path.isfile(os.path.join(folder, "tokenizer.json")):
+            return PreTrainedTokenizerFast.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        raise ValueError(
+            f"{folder} has no tokenizer (no tokenizer.json or tokenizer_config.json): this checkpoint reads token ids "
+            "directly (e.g. an LRA Image model, whose tokens are pixel values) or its tokenizer files were not copied. "
+            "Pass tokenizer=... to the pipeline, or call the model with input_ids"
+        )
+
+
+AutoTokenizer.register(MIMOFormerConfig, fast_tokenizer_class=MIMOFormerTokenizerLookup, exist_ok=True)

@@ -7,8 +7,14 @@ Examples:
     accelerate launch --num_processes 2 scripts/train_mimoconv.py ... --resume latest
 """
 
+import sys
+
+from mimo_hf.training.engine import RunRefused
 from mimo_hf.training.mimoconv import train
 from mimo_hf.training.recipes import MIMOConvRecipe
 
 if __name__ == "__main__":
-    train(MIMOConvRecipe.from_flags())
+    try:
+        train(MIMOConvRecipe.from_flags())
+    except RunRefused as error:  # a previous run in --output-dir, or a resume with other recipe flags
+        sys.exit(f"{sys.argv[0]}: error: {error}")

@@ -9,8 +9,14 @@ Examples:
     accelerate launch --num_processes 2 scripts/train_mimoformer.py ... --resume latest
 """
 
+import sys
+
+from mimo_hf.training.engine import RunRefused
 from mimo_hf.training.mimoformer import train
 from mimo_hf.training.recipes import MIMOFormerRecipe
 
 if __name__ == "__main__":
-    train(MIMOFormerRecipe.from_flags())
+    try:
+        train(MIMOFormerRecipe.from_flags())
+    except RunRefused as error:  # a previous run in --output-dir, or a resume with other recipe flags
+        sys.exit(f"{sys.argv[0]}: error: {error}")

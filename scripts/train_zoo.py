@@ -7,8 +7,9 @@ epoch of capacity N passes over the training images N times, the paper's fairnes
 training images are held out for validation; the test split is never read here.
 
 A finished run (its `hub/` folder exists) is skipped, an interrupted one continues from its last epoch
-checkpoint with `--resume latest`, so the same command picks the campaign up wherever a session left it:
+checkpoint with `--resume latest`, so the same command picks the campaign up wherever a session left it.
 
+Examples:
     python scripts/train_zoo.py --runs-dir ../runs/zoo                           # the whole queue
     python scripts/train_zoo.py --runs-dir ../runs/zoo --only wrn16-2-baseline   # one run
     python scripts/train_zoo.py --runs-dir ../runs/zoo --print-commands          # what it would run

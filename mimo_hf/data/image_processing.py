@@ -17,7 +17,8 @@ def dataset_stats(name):
 
 
 def make_image_processor(dataset="cifar10", image_size=32):
-    """A `ViTImageProcessor` that resizes to image_size x image_size, scales to [0, 1] and normalises.
+    """A `ViTImageProcessor` that converts to RGB, resizes to image_size x image_size, scales to [0, 1] and
+    normalises (grayscale datasets: the same statistics on all three channels; see below).
 
     A built-in processor class keeps `preprocessor_config.json` loadable by stock `transformers`,
     which is what pipelines and Hub users need.
@@ -25,10 +26,14 @@ def make_image_processor(dataset="cifar10", image_size=32):
     from transformers.utils import logging
 
     mean, std = dataset_stats(dataset)
-    extra = {}
-    if len(mean) == 3:
-        # Let pipelines accept grayscale or RGBA pictures for RGB models.
-        extra["do_convert_rgb"] = True
+    if len(mean) == 1:
+        # A grayscale model: every picture (L, RGB, RGBA) becomes RGB, normalised with the dataset's one
+        # mean and std on each channel; the model reduces the 3 channels to luminance (ITU-R 601-2,
+        # PIL's "L" weights, summing to 1), which on these normalised channels is the normalised
+        # luminance. A 1-channel processor would fail on RGB pictures ("mean must have 1 element").
+        mean, std = mean * 3, std * 3
+    # Let pipelines accept grayscale or RGBA pictures for RGB models, and RGB ones for grayscale models.
+    extra = {"do_convert_rgb": True}
     # Without torchvision, transformers warns that it falls back to its PIL backend; the saved
     # `image_processor_type` stays "ViTImageProcessor", loadable everywhere, so the warning is noise.
     verbosity = logging.get_verbosity()

@@ -119,6 +119,12 @@ class MIMOFormerGraph(nn.Module):
         m, n = self.grid
         mask = attention_mask
         batch_size = input_ids.shape[0]
+        # As the PyTorch forward: inputs shorter than the trained length are padded to it (padding is not
+        # neutral in this model). Always padding, by 0 at the trained length, keeps the graph branch-free.
+        extra = config.max_position_embeddings - input_ids.shape[1]
+        pad = config.pad_token_id if config.pad_token_id is not None else 0
+        input_ids = F.pad(input_ids, (0, extra), value=pad)
+        mask = F.pad(mask, (0, extra), value=0)
         if config.pooling == "cls":
             cls = torch.full_like(input_ids[:, :1], config.cls_token_id)
             input_ids = torch.cat([cls, input_ids[:, :-1]], dim=1)

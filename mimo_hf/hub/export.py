@@ -5,7 +5,8 @@ the preprocessor (image processor or tokenizer), results, training records, plot
 The Hub folder adds what every checkpoint of an architecture shares, at export time:
 
 - the model code, copied from `mimo_hf/models/<model_type>/` (it runs there as remote code);
-- config.json's `auto_map`, naming that code for every Auto class;
+- config.json's `auto_map`, naming that code for every Auto class, and `custom_pipelines`, naming the
+  pipeline class that takes the operating point per call;
 - the model card (README.md), rendered from the push config and the folder's records.
 
 Why a checkpoint folder's config.json has no `auto_map`: with one, `trust_remote_code=True` makes
@@ -35,9 +36,17 @@ AUTO_MAPS = {
         "AutoModelForSequenceClassification": "modeling_mimoformer.MIMOFormerForSequenceClassification",
     },
 }
+# The pipeline classes that take the operating point per call and refuse unused keywords; transformers
+# uses them for `pipeline(task, model=repo, trust_remote_code=True)` (config.json's `custom_pipelines`).
+CUSTOM_PIPELINES = {
+    "mimoconv": {"image-classification": {"impl": "pipeline_mimoconv.MIMOConvImageClassificationPipeline",
+                                          "pt": ["AutoModelForImageClassification"], "tf": [], "type": "image"}},
+    "mimoformer": {"text-classification": {"impl": "pipeline_mimoformer.MIMOFormerTextClassificationPipeline",
+                                           "pt": ["AutoModelForSequenceClassification"], "tf": [], "type": "text"}},
+}
 MODEL_CODE_FILES = {
-    "mimoconv": ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py"),
-    "mimoformer": ("configuration_mimoformer.py", "modeling_mimoformer.py", "favor.py"),
+    "mimoconv": ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py", "pipeline_mimoconv.py"),
+    "mimoformer": ("configuration_mimoformer.py", "modeling_mimoformer.py", "favor.py", "pipeline_mimoformer.py"),
 }
 CODE_ROOT = Path(__file__).resolve().parents[1] / "models"
 CARD = "README.md"
@@ -102,8 +111,10 @@ def export_folder(source, output, *, code=True, card=None, replace_generated=Fal
             shutil.copyfile(source / name, staging / name)
         config = json.loads((source / "config.json").read_text())
         config.pop("auto_map", None)
+        config.pop("custom_pipelines", None)
         if code:
             config["auto_map"] = dict(AUTO_MAPS[model_type])
+            config["custom_pipelines"] = CUSTOM_PIPELINES[model_type]
             for name in MODEL_CODE_FILES[model_type]:
                 shutil.copyfile(CODE_ROOT / model_type / name, staging / name)
         (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

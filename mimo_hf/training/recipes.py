@@ -40,7 +40,12 @@ class RunOptions:
     checkpoint_dir: str = option(None, "{unit} checkpoints (default <output-dir>/checkpoints); keep outside git",
                                  "run")
     keep_checkpoints: int = option(2, "newest {unit} checkpoints to keep", "run")
-    resume: str = option(None, "'latest' or a checkpoint folder: continue that run exactly", "run")
+    resume: str = option(None, "'latest' or a checkpoint folder: continue that run exactly (flags that change the "
+                               "recipe are refused; --num-threads, --keep-checkpoints, --stop-after-*, --max-minutes and "
+                               "other run flags may differ)", "run")
+    overwrite_output_dir: bool = option(False, "start over in an --output-dir that holds a previous run: delete its "
+                                               "checkpoints, Hub folder and logs first (without it such a folder is refused)",
+                                        "run")
     num_threads: int = option(None, "torch intra-op threads per process (CPU)", "run", type=int)
     report_process_weights: bool = option(False, "write a sha256 of each process's final weights (DDP checks)", "run")
 

@@ -35,5 +35,14 @@ def test_eval_preprocessing_matches_saved_processor(tmp_path, hub_id, short, col
     expected = processor(_pil_images(folder, column), return_tensors="pt")["pixel_values"]  # (N, C, H, W)
 
     ours = EvalTransform(short)(load_image_dataset(hub_id, data_dir=folder, split="test").images[:N])
-    assert expected.shape == ours.shape == (N, channels, size, size)
+    assert ours.shape == (N, channels, size, size)
+    # The processor always gives RGB (it converts every picture); a grayscale model reduces the three
+    # equal channels to luminance on its input path, which must give back our single channel.
+    assert expected.shape == (N, 3, size, size)
+    if channels == 1:
+        from mimo_hf.models.mimoconv.configuration_mimoconv import MIMOConvConfig
+        from mimo_hf.models.mimoconv.modeling_mimoconv import check_pixel_values
+
+        config = MIMOConvConfig(num_channels=1, image_size=size)
+        expected = check_pixel_values(config, expected.float(), torch.float32)
     torch.testing.assert_close(ours, expected.float(), atol=1e-5, rtol=0)

@@ -142,6 +142,7 @@ def load_folder(entry):
     # The pipeline, one batch (so its bundles are the direct call's bundles).
     def run_pipeline(source, **kwargs):
         classify = pipeline(r["task"], model=source, trust_remote_code=True, **kwargs)
+        r["pipeline_class"] = f"{type(classify).__module__}.{type(classify).__name__}"
         top_k = {"top_k": None} if r["task"] == "text-classification" else {"top_k": len(r["id2label"])}
         return type(classify.model).__module__, classify(raw_inputs, batch_size=NUM_INPUTS, **top_k)
 

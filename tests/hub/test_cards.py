@@ -74,7 +74,7 @@ def test_every_zoo_folder_has_a_push_config():
 
 @pytest.mark.parametrize("push", CONFIGS, ids=IDS)
 def test_hub_folder_is_the_checkpoint_the_package_code_and_the_rendered_card(push, assembled_zoo):
-    from mimo_hf.hub.export import AUTO_MAPS, CODE_ROOT, MODEL_CODE_FILES, checkpoint_files, generated_files
+    from mimo_hf.hub.export import AUTO_MAPS, CODE_ROOT, CUSTOM_PIPELINES, MODEL_CODE_FILES, checkpoint_files, generated_files
 
     folder, source = assembled_zoo[push.folder_path.name], push.folder_path
     assert generated_files(source) == [], "a checkpoint folder carries no card or model code"
@@ -84,7 +84,8 @@ def test_hub_folder_is_the_checkpoint_the_package_code_and_the_rendered_card(pus
     code = MODEL_CODE_FILES[config["model_type"]]
     for name in code:  # what a Hub user runs as remote code is exactly the tested package code
         assert (folder / name).read_bytes() == (CODE_ROOT / config["model_type"] / name).read_bytes(), name
-    assert json.loads((folder / "config.json").read_text()) == {**config, "auto_map": AUTO_MAPS[config["model_type"]]}
+    assert json.loads((folder / "config.json").read_text()) == {**config, "auto_map": AUTO_MAPS[config["model_type"]],
+                                                               "custom_pipelines": CUSTOM_PIPELINES[config["model_type"]]}
     files = checkpoint_files(source)
     for name in files:
         if name != "config.json":

@@ -38,11 +38,11 @@ def _raw_config(name):
 
 
 def _hub_config(name):
-    """config.json as the Hub folder has it: the zoo's plus the export's auto_map."""
-    from mimo_hf.hub.export import AUTO_MAPS
+    """config.json as the Hub folder has it: the zoo's plus the export's auto_map and custom_pipelines."""
+    from mimo_hf.hub.export import AUTO_MAPS, CUSTOM_PIPELINES
 
     raw = _raw_config(name)
-    return {**raw, "auto_map": AUTO_MAPS[raw["model_type"]]}
+    return {**raw, "auto_map": AUTO_MAPS[raw["model_type"]], "custom_pipelines": CUSTOM_PIPELINES[raw["model_type"]]}
 
 
 def _load(tmp, folders, package):
@@ -212,6 +212,10 @@ def test_pipeline_matches_direct_call(loaded, name):
         pytest.skip("takes pixel-id sequences: no tokenizer, so no text-classification pipeline")
     record = _folder(loaded, name, "pipeline", "forward default")
     assert record["pipeline_module"].startswith("transformers_modules."), record["pipeline_module"]
+    # The folder's own pipeline class (config.json's custom_pipelines), which takes the operating point per call.
+    assert record["pipeline_class"].startswith("transformers_modules."), record["pipeline_class"]
+    assert record["pipeline_class"].endswith(("MIMOConvImageClassificationPipeline",
+                                              "MIMOFormerTextClassificationPipeline")), record["pipeline_class"]
     probs = record["default_logits"].softmax(-1)
     labels = record["id2label"]
     assert len(record["pipeline"]) == 5

@@ -234,6 +234,7 @@ def test_folder_file_set(hub_run):
         "configuration_mimoconv.py",
         "modeling_mimoconv.py",
         "binding.py",
+        "pipeline_mimoconv.py",
         "preprocessor_config.json",
     }
     assert required <= files, f"missing: {required - files}"
@@ -244,6 +245,8 @@ def test_folder_file_set(hub_run):
         "AutoModel": "modeling_mimoconv.MIMOConvModel",
         "AutoModelForImageClassification": "modeling_mimoconv.MIMOConvForImageClassification",
     }
+    assert config["custom_pipelines"]["image-classification"]["impl"] == (
+        "pipeline_mimoconv.MIMOConvImageClassificationPipeline")
     assert config["model_type"] == "mimoconv"
     assert config["architectures"] == ["MIMOConvForImageClassification"]
     assert config["id2label"] == {str(k): v for k, v in LABELS.items()}
@@ -256,7 +259,7 @@ def test_folder_file_set(hub_run):
 
 def test_copied_code_is_the_package_code_and_imports_only_the_stack(hub_run):
     folder = hub_run["folder"]
-    for name in ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py"):
+    for name in ("configuration_mimoconv.py", "modeling_mimoconv.py", "binding.py", "pipeline_mimoconv.py"):
         copied = (folder / name).read_text()
         assert copied == (PACKAGE_CODE / name).read_text(), f"{name} differs from the package source"
         assert "mimo_hf" not in "\n".join(

@@ -201,3 +201,15 @@ def test_saved_config_is_validated_on_load(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=re.escape("default_superpositions")):
         MIMOConvConfig.from_pretrained(tmp_path)
+
+
+def test_default_superpositions_set_at_load_is_validated(tmp_path):
+    """from_pretrained(..., default_superpositions=k) (a pipeline's model_kwargs) sets the field on a
+    built config: a k that does not divide N fails there, naming the allowed values."""
+    from mimo_hf import MIMOConvForImageClassification
+
+    MIMOConvForImageClassification(MIMOConvConfig(num_superpositions=4, depth=10, width=1, initial_width=1)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=re.escape("default_superpositions=3 is not an operating point of this model "
+                                                   "(capacity N=4); allowed values (the divisors of N): [1, 2, 4]")):
+        MIMOConvForImageClassification.from_pretrained(tmp_path, default_superpositions=3)
+    assert MIMOConvForImageClassification.from_pretrained(tmp_path, default_superpositions=2).config.default_superpositions == 2

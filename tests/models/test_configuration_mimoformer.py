@@ -41,3 +41,28 @@ def test_round_trip(tmp_path):
     r = MIMOFormerConfig.from_pretrained(tmp_path)
     assert r.to_dict() == c.to_dict()
     assert r.trained_grids == [[1, 2], [2, 2]]
+
+
+def test_default_grid_is_validated_at_init_and_when_set_at_load(tmp_path):
+    """default_grid: None (the full grid) or a pair inside it; from_pretrained(..., default_grid=...) (a
+    pipeline's model_kwargs) sets it on a built config and is checked there too, naming the allowed grids."""
+    import torch
+
+    from mimo_hf import MIMOFormerForSequenceClassification
+
+    assert MIMOFormerConfig(mimo_m=4, mimo_n=2).default_grid is None
+    assert MIMOFormerConfig(mimo_m=4, mimo_n=2, default_grid=(3, 1)).default_grid == [3, 1]
+    for bad in ([5, 1], [1, 3], [0, 1], [1], "2x2", [1.0, 1], [True, 1]):
+        with pytest.raises(ValueError, match=r"default_grid=.* 1 <= m <= 4 and 1 <= n <= 2"):
+            MIMOFormerConfig(mimo_m=4, mimo_n=2, default_grid=bad)
+    config = MIMOFormerConfig(mimo_m=2, mimo_n=2, num_random_features=8, vocab_size=20, max_position_embeddings=16,
+                              hidden_size=8, num_attention_heads=2, head_dim=4, intermediate_size=8, num_labels=3)
+    torch.manual_seed(0)
+    MIMOFormerForSequenceClassification(config).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"default_grid=\[3, 1\] is not an operating point .* 1 <= m <= 2"):
+        MIMOFormerForSequenceClassification.from_pretrained(tmp_path, default_grid=[3, 1])
+    model = MIMOFormerForSequenceClassification.from_pretrained(tmp_path, default_grid=[1, 2]).eval()
+    ids = torch.randint(1, 20, (5, 16))
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, model(ids, mimo_grid=(1, 2)).logits)
+        assert not torch.allclose(model(ids).logits, model(ids, mimo_grid=(2, 2)).logits)

@@ -396,6 +396,33 @@ def test_bad_pixel_values_give_clear_errors(x, words):
         assert word in message, message
 
 
+def test_float64_and_float16_pixel_values_are_cast_to_the_model_dtype():
+    """numpy's float64 and half-precision inputs run (cast to the weights' float32) instead of failing
+    inside the first convolution; integer pixels are refused naming the dtype the model runs in."""
+    model = cached_model(2, "hrr")
+    x = images(3)
+    with torch.no_grad():
+        reference = model(x).logits
+        torch.testing.assert_close(model(x.double()).logits, reference, rtol=0, atol=0)
+        torch.testing.assert_close(model(x.half()).logits, model(x.half().float()).logits, rtol=0, atol=0)
+    with pytest.raises(TypeError, match=r"floating-point tensor \(the model runs in torch.float32.*got torch.uint8"):
+        model((x * 50).to(torch.uint8))
+
+
+def test_grayscale_model_takes_three_channels_as_luminance():
+    """A 1-channel model reduces 3-channel input with PIL's "L" weights: RGB input equals its luminance,
+    and three equal channels (a gray picture converted to RGB) equal the gray channel itself."""
+    torch.manual_seed(0)
+    model = MIMOConvForImageClassification(tiny_config(2, num_channels=1)).eval()
+    rgb = images(3)
+    gray = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).unsqueeze(1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(rgb).logits, model(gray).logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model(gray.expand(-1, 3, -1, -1)).logits, model(gray).logits, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"1, 32, 32\) \(or 3 channels, reduced to luminance\), got \(3, 2, 32, 32\)"):
+        model(rgb[:, :2])
+
+
 def test_non_tensor_input_is_rejected():
     model = cached_model(2, "hrr")
     with pytest.raises(TypeError, match="torch.Tensor"):

@@ -163,9 +163,31 @@ def test_cls_pooling_prepends_token_and_refuses_to_drop_a_real_token():
     model = make("performer", 1, 1, pooling="cls")
     ids, mask = batch(3, pad_from={0: 10, 1: 11, 2: 5})
     assert model(ids, attention_mask=mask).logits.shape == (3, 5)
-    full_ids, full_mask = batch(2)
+    # At the trained length (max_position_embeddings = 32) a real last token would be dropped: refused.
+    full_ids, full_mask = batch(2, length=32)
     with pytest.raises(ValueError, match=r"drops the last position, but inputs \[0, 1\]"):
         model(full_ids, attention_mask=full_mask)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "masked_mean", "cls"])
+@pytest.mark.parametrize("kind,m,n", [("performer", 1, 1), ("mimo_att", 2, 2), ("mimo_att_mlp", 2, 2)])
+def test_results_do_not_depend_on_how_much_padding_the_caller_asked_for(kind, m, n, pooling):
+    """Unpadded, padded to the longest input, and padded to the trained length (max_position_embeddings,
+    what training always feeds) give the same logits: pooling divides by the trained length, not by L."""
+    model = make(kind, m, n, pooling=pooling)
+    lengths = [5, 12, 9, 3, 12, 7]
+    ids, _ = batch(len(lengths), length=32)
+    mask = (torch.arange(32) < torch.tensor(lengths)[:, None]).long()
+    ids = ids * mask
+    with torch.no_grad():
+        trained = model(ids, attention_mask=mask).logits  # (6, 5) at the trained length
+        longest = model(ids[:, :12], attention_mask=mask[:, :12]).logits
+        # One input per call: unpadded, and padded to the trained length.
+        plain = torch.cat([model(ids[i : i + 1, :n_i], attention_mask=mask[i : i + 1, :n_i]).logits
+                           for i, n_i in enumerate(lengths)])
+        alone = torch.cat([model(ids[i : i + 1], attention_mask=mask[i : i + 1]).logits for i in range(len(lengths))])
+    torch.testing.assert_close(longest, trained, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(plain, alone, rtol=1e-5, atol=1e-6)
 
 
 def test_base_model_outputs():
@@ -212,8 +234,9 @@ def test_bad_inputs():
     ids, mask = batch(2)
     with pytest.raises(ValueError, match="must be a \\(batch, sequence_length\\) tensor"):
         model(ids[0])
-    with pytest.raises(ValueError, match="integer token ids"):
-        model(ids.float())
+    for dtype in (torch.float32, torch.float64, torch.float16):
+        with pytest.raises(TypeError, match=r"integer token ids \(torch.long\), got dtype torch.float"):
+            model(ids.to(dtype))
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 20\)"):
         model(ids + 100)
     with pytest.raises(ValueError, match="exceeds max_position_embeddings=32"):

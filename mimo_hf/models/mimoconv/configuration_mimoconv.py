@@ -27,6 +27,21 @@ def divisors(n):
     return [k for k in range(1, n + 1) if n % k == 0]
 
 
+def check_default_superpositions(num_superpositions, default_superpositions):
+    """Raise unless `default_superpositions` is an operating point (a divisor) of capacity N.
+
+    Called by the config and again by every model built from it: `from_pretrained(...,
+    default_superpositions=k)` and a pipeline's `model_kwargs` set the field on a loaded config
+    without running `__init__`, and a bad value must fail at load, not at the first forward call.
+    """
+    k = default_superpositions
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or num_superpositions % k:
+        raise ValueError(
+            f"default_superpositions={k!r} is not an operating point of this model (capacity N={num_superpositions}); "
+            f"allowed values (the divisors of N): {divisors(num_superpositions)}"
+        )
+
+
 class MIMOConvConfig(PretrainedConfig):
     r"""Configuration of a MIMOConv image classifier (Menet et al., NeurIPS 2023).
 
@@ -36,6 +51,8 @@ class MIMOConvConfig(PretrainedConfig):
             share one pass through the trunk.
         default_superpositions (`int`, *optional*):
             Operating point k used when a forward call names none. Must divide N. Defaults to N.
+            Set it at load to choose the operating point of a pipeline:
+            `pipeline(..., model_kwargs={"default_superpositions": 1})`.
         binding (`str`, defaults to `"hrr"`):
             `"hrr"` (position-wise holographic binding with one learned C-vector key per slot),
             `"mbat"` (a learned C x C matrix per slot) or `"none"` (identity; only with N = 1).
@@ -44,7 +61,9 @@ class MIMOConvConfig(PretrainedConfig):
         initial_width (`int` or `float`, defaults to 4):
             Stem width factor s; the stem has C = 16 * s channels, which must be a whole number (and
             even for HRR binding).
-        num_channels (`int`, defaults to 3): input image channels.
+        num_channels (`int`, defaults to 3): input image channels. A grayscale model (1 channel) also
+            accepts 3-channel `pixel_values` and reduces them to luminance (ITU-R 601-2, as PIL's "L"),
+            which is what lets its image processor convert every picture to RGB first.
         image_size (`int`, defaults to 32): input height and width.
         activation (`str`, defaults to `"prelu"`): trunk activation, `"relu"`, `"prelu"` or `"srelu"`.
         activation_init (`float`, *optional*):
@@ -78,12 +97,7 @@ class MIMOConvConfig(PretrainedConfig):
         _check_positive_int("num_superpositions", num_superpositions)
         if default_superpositions is None:
             default_superpositions = num_superpositions
-        _check_positive_int("default_superpositions", default_superpositions)
-        if num_superpositions % default_superpositions:
-            raise ValueError(
-                f"default_superpositions={default_superpositions} must divide num_superpositions="
-                f"{num_superpositions}; allowed values: {divisors(num_superpositions)}"
-            )
+        check_default_superpositions(num_superpositions, default_superpositions)
         _check_choice("binding", binding, BINDINGS)
         if binding == "none" and num_superpositions != 1:
             raise ValueError(
@@ -134,6 +148,14 @@ class MIMOConvConfig(PretrainedConfig):
         self.trainable_keys = bool(trainable_keys)
         self.trained_superpositions = trained_superpositions
         super().__init__(**kwargs)
+
+    def __setattr__(self, key, value):
+        # `from_pretrained(..., default_superpositions=k)` and a pipeline's `model_kwargs` set the field
+        # on a built config: validate it there too, so a bad operating point fails at load.
+        if key == "default_superpositions" and "num_superpositions" in self.__dict__:
+            value = self.num_superpositions if value is None else value
+            check_default_superpositions(self.num_superpositions, value)
+        super().__setattr__(key, value)
 
     @property
     def stem_channels(self):

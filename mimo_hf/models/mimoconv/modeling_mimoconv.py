@@ -29,7 +29,7 @@ from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
 from .binding import bind_and_bundle, hrr_matrices
-from .configuration_mimoconv import MIMOConvConfig
+from .configuration_mimoconv import MIMOConvConfig, check_default_superpositions
 
 
 @dataclass
@@ -151,10 +151,43 @@ class MIMOConvBinding(nn.Module):
         return hrr_matrices(self.keys) if self.kind == "hrr" else self.keys
 
 
+def _load_with_file_errors(load, name_or_path):
+    """Run `load()`; a weights file that cannot be read is reported with its path and what to do.
+
+    safetensors says only "header too large" (or "invalid JSON in header") for a truncated, corrupt or
+    non-safetensors file, without naming it; the path is what a user needs to find and replace it.
+    """
+    try:
+        return load()
+    except Exception as error:  # safetensors' SafetensorError derives from Exception only
+        if type(error).__name__ != "SafetensorError" and "safetensors" not in type(error).__module__:
+            raise
+        import os
+
+        where = str(name_or_path)
+        path = os.path.join(where, "model.safetensors") if os.path.isdir(where) else f"model.safetensors of {where}"
+        raise OSError(
+            f"{path}: cannot read the weights ({error}): the file is corrupt, truncated or not a safetensors "
+            "file; download it again (or re-export the folder)"
+        ) from error
+
+
 class MIMOConvPreTrainedModel(PreTrainedModel):
     config_class = MIMOConvConfig
     base_model_prefix = "mimoconv"
     main_input_name = "pixel_values"
+
+    def __init__(self, config, *args, **kwargs):
+        # Overrides given at load (from_pretrained kwargs, a pipeline's model_kwargs) bypass the
+        # config's __init__; check them here, before any weights are read.
+        check_default_superpositions(config.num_superpositions, config.default_superpositions)
+        super().__init__(config, *args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        load = super().from_pretrained
+        return _load_with_file_errors(lambda: load(pretrained_model_name_or_path, *args, **kwargs),
+                                      pretrained_model_name_or_path)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -196,17 +229,40 @@ def resolve_operating_point(config, num_superpositions):
     return int(k)
 
 
-def check_pixel_values(config, pixel_values):
+# ITU-R 601-2 luma weights, what PIL's convert("L") uses. They sum to 1, so on normalised channels
+# ((v - mean) / std, the same mean and std for all three) the weighted sum is the normalised luminance.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def check_pixel_values(config, pixel_values, dtype):
+    """Validated `pixel_values` (B, C, H, W) in the model's floating dtype `dtype`.
+
+    Other floating dtypes (float64 from numpy, float16) are cast: the values mean the same thing, and
+    torch would otherwise fail inside the first convolution. Integer tensors are refused: raw 0-255
+    pixels are not normalised inputs (the image processor makes those). A grayscale model also takes
+    3-channel input and reduces it to luminance (see `MIMOConvConfig.num_channels`).
+    """
     if not isinstance(pixel_values, torch.Tensor):
         raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}")
+    channels = (config.num_channels, 3) if config.num_channels == 1 else (config.num_channels,)
     expected = (config.num_channels, config.image_size, config.image_size)
-    if pixel_values.dim() != 4 or tuple(pixel_values.shape[1:]) != expected or pixel_values.shape[0] < 1:
+    if (pixel_values.dim() != 4 or pixel_values.shape[1] not in channels
+            or tuple(pixel_values.shape[2:]) != expected[1:] or pixel_values.shape[0] < 1):
+        also = " (or 3 channels, reduced to luminance)" if config.num_channels == 1 else ""
         raise ValueError(
-            f"pixel_values must have shape (batch_size >= 1, {', '.join(map(str, expected))}), "
+            f"pixel_values must have shape (batch_size >= 1, {', '.join(map(str, expected))}){also}, "
             f"got {tuple(pixel_values.shape)}"
         )
     if not pixel_values.is_floating_point():
-        raise TypeError(f"pixel_values must be a floating-point tensor, got {pixel_values.dtype}")
+        raise TypeError(
+            f"pixel_values must be a floating-point tensor (the model runs in {dtype}; normalised values, as "
+            f"its image processor returns them), got {pixel_values.dtype}"
+        )
+    pixel_values = pixel_values.to(dtype)
+    if pixel_values.shape[1] != config.num_channels:  # 3 channels into a grayscale model
+        weights = torch.tensor(LUMA_WEIGHTS, dtype=dtype, device=pixel_values.device)
+        pixel_values = torch.einsum("bchw,c->bhw", pixel_values, weights).unsqueeze(1)
+    return pixel_values
 
 
 # Inference on a CPU runs in chunks of about 16 MB of float32 per widest activation: below glibc's
@@ -354,7 +410,7 @@ class MIMOConvModel(MIMOConvPreTrainedModel):
     def forward(self, pixel_values, num_superpositions=None, return_dict=None, **kwargs):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         k = resolve_operating_point(self.config, num_superpositions)
-        check_pixel_values(self.config, pixel_values)
+        pixel_values = check_pixel_values(self.config, pixel_values, self.conv1.weight.dtype)
         batch_size = pixel_values.shape[0]
 
         positions = group_layout(batch_size, k)

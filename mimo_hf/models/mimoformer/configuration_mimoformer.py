@@ -30,7 +30,8 @@ def _check_probability(field, value):
 def check_grid(config, grid):
     """Validate an inference grid (m, n) against the trained grid (M, N): 1 <= m <= M, 1 <= n <= N."""
     if grid is None:
-        return config.mimo_m, config.mimo_n
+        default = check_default_grid(config.mimo_m, config.mimo_n, getattr(config, "default_grid", None))
+        return (config.mimo_m, config.mimo_n) if default is None else tuple(default)
     try:
         m, n = (int(v) for v in grid)
     except (TypeError, ValueError):
@@ -41,6 +42,27 @@ def check_grid(config, grid):
             f"allowed: 1 <= m <= {config.mimo_m} and 1 <= n <= {config.mimo_n}"
         )
     return m, n
+
+
+def check_default_grid(mimo_m, mimo_n, default_grid):
+    """`default_grid` as a [m, n] list (None: the full grid), or ValueError naming the allowed grids.
+
+    Called by the config and again by every model built from it: `from_pretrained(..., default_grid=...)`
+    and a pipeline's `model_kwargs` set the field on a loaded config without running `__init__`.
+    """
+    if default_grid is None:
+        return None
+    try:
+        m, n = default_grid
+        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (m, n)) and 1 <= m <= mimo_m and 1 <= n <= mimo_n
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"default_grid={default_grid!r} is not an operating point of this model ({mimo_m}x{mimo_n} grid); "
+            f"allowed: a pair [m, n] of integers with 1 <= m <= {mimo_m} and 1 <= n <= {mimo_n}, or None (the full grid)"
+        )
+    return [m, n]
 
 
 class MIMOFormerConfig(PretrainedConfig):
@@ -76,6 +98,9 @@ class MIMOFormerConfig(PretrainedConfig):
         embedding_dropout_prob (`float`, defaults to 0.1): dropout on token + position embeddings.
         dual_encoder (`bool`, defaults to `False`): retrieval head on [u, v, u*v, u-v] of two encodings.
         trained_grids (`list[list[int]]`, *optional*): grids the weights were trained at (metadata).
+        default_grid (`list[int]`, *optional*):
+            Grid [m, n] used when a forward call names none (default: the full grid). Set it at load to
+            choose the operating point of a pipeline: `pipeline(..., model_kwargs={"default_grid": [1, 1]})`.
     """
 
     model_type = "mimoformer"
@@ -102,6 +127,7 @@ class MIMOFormerConfig(PretrainedConfig):
         embedding_dropout_prob=0.1,
         dual_encoder=False,
         trained_grids=None,
+        default_grid=None,
         pad_token_id=0,
         **kwargs,
     ):
@@ -159,7 +185,15 @@ class MIMOFormerConfig(PretrainedConfig):
         self.embedding_dropout_prob = float(embedding_dropout_prob)
         self.dual_encoder = bool(dual_encoder)
         self.trained_grids = trained_grids
+        self.default_grid = check_default_grid(mimo_m, mimo_n, default_grid)
         super().__init__(pad_token_id=pad_token_id, **kwargs)
+
+    def __setattr__(self, key, value):
+        # `from_pretrained(..., default_grid=[m, n])` and a pipeline's `model_kwargs` set the field on a
+        # built config: validate it there too, so a bad operating point fails at load.
+        if key == "default_grid" and "mimo_m" in self.__dict__ and "mimo_n" in self.__dict__:
+            value = check_default_grid(self.mimo_m, self.mimo_n, value)
+        super().__setattr__(key, value)
 
     @property
     def num_superpositions(self):

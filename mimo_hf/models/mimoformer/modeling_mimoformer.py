@@ -30,7 +30,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
-from .configuration_mimoformer import MIMOFormerConfig, check_grid
+from .configuration_mimoformer import MIMOFormerConfig, check_default_grid, check_grid
 from .favor import bipolar_keys, fused_favor_attention, orthogonal_gaussian_projection
 
 
@@ -178,10 +178,44 @@ class MIMOFormerLayer(nn.Module):
         return (bundles.unsqueeze(1) * e).reshape(b, length, d)  # each input read back as e_mn * bundle_n
 
 
+def _load_with_file_errors(load, name_or_path):
+    """Run `load()`; a weights file that cannot be read is reported with its path and what to do.
+
+    safetensors says only "header too large" (or "invalid JSON in header") for a truncated, corrupt or
+    non-safetensors file, without naming it; the path is what a user needs to find and replace it.
+    (The same function as in modeling_mimoconv.py: each model folder runs alone as remote code.)
+    """
+    try:
+        return load()
+    except Exception as error:  # safetensors' SafetensorError derives from Exception only
+        if type(error).__name__ != "SafetensorError" and "safetensors" not in type(error).__module__:
+            raise
+        import os
+
+        where = str(name_or_path)
+        path = os.path.join(where, "model.safetensors") if os.path.isdir(where) else f"model.safetensors of {where}"
+        raise OSError(
+            f"{path}: cannot read the weights ({error}): the file is corrupt, truncated or not a safetensors "
+            "file; download it again (or re-export the folder)"
+        ) from error
+
+
 class MIMOFormerPreTrainedModel(PreTrainedModel):
     config_class = MIMOFormerConfig
     base_model_prefix = "mimoformer"
     main_input_name = "input_ids"
+
+    def __init__(self, config, *args, **kwargs):
+        # Overrides given at load (from_pretrained kwargs, a pipeline's model_kwargs) bypass the
+        # config's __init__; check them here, before any weights are read.
+        config.default_grid = check_default_grid(config.mimo_m, config.mimo_n, getattr(config, "default_grid", None))
+        super().__init__(config, *args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        load = super().from_pretrained
+        return _load_with_file_errors(lambda: load(pretrained_model_name_or_path, *args, **kwargs),
+                                      pretrained_model_name_or_path)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -212,8 +246,9 @@ def check_inputs(config, input_ids, attention_mask):
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
         shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
         raise ValueError(f"input_ids must be a (batch, sequence_length) tensor, got {shape}")
-    if input_ids.is_floating_point():
-        raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+    if input_ids.is_floating_point() or input_ids.dtype == torch.bool:
+        # Not cast: a float here is usually a pixel or feature tensor passed by mistake, not token ids.
+        raise TypeError(f"input_ids must hold integer token ids (torch.long), got dtype {input_ids.dtype}")
     if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
         raise ValueError(f"input_ids is empty: shape {tuple(input_ids.shape)}")
     if input_ids.shape[1] > config.max_position_embeddings:
@@ -258,6 +293,18 @@ class MIMOFormerModel(MIMOFormerPreTrainedModel):
         mask = check_inputs(self.config, input_ids, attention_mask)
         batch_size = input_ids.shape[0]
 
+        length = input_ids.shape[1]
+        trained = self.config.max_position_embeddings
+        if length < trained:
+            # Checkpoints are trained on inputs padded to max_position_embeddings, and padding is not
+            # neutral in the authors' model: the ReLU kernel gives every padded key phi(0) = 0.001 in the
+            # attention normaliser, and mean pooling divides by the padded length. Shorter inputs (a
+            # pipeline's plain or longest padding) are therefore padded to the trained length here, so
+            # a result never depends on how much padding the caller asked for.
+            pad = self.config.pad_token_id if self.config.pad_token_id is not None else 0
+            input_ids = F.pad(input_ids, (0, trained - length), value=pad)
+            mask = F.pad(mask, (0, trained - length), value=0)
+
         if self.config.pooling == "cls":
             # The authors' layout: prepend [CLS] = vocab_size - 1 and drop the last position. Refuse
             # rather than silently drop a real token.
@@ -295,6 +342,7 @@ class MIMOFormerModel(MIMOFormerPreTrainedModel):
             pooled = pooled.new_zeros(batch_size, pooled.shape[1]).index_add_(0, positions, pooled) / counts[:, None]
             hidden = hidden.new_zeros(batch_size, *hidden.shape[1:]).index_add_(0, positions, hidden) / counts[:, None, None]
 
+        hidden = hidden[:, :length]  # the caller's positions (the rest is internal padding, all zero)
         if not return_dict:
             return (pooled, hidden)
         return MIMOFormerModelOutput(pooler_output=pooled, last_hidden_state=hidden)
