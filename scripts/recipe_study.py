@@ -7,6 +7,7 @@ one at a time and are resumable: a finished run (its `hub/` folder exists) is sk
 one continues from its last epoch checkpoint (`--resume latest`). Only validation accuracy is read
 (5,000 training images held out); the test split is never touched.
 
+Examples:
     python scripts/recipe_study.py --runs-dir ../runs/recipe-study                    # run every variant
     python scripts/recipe_study.py --runs-dir ../runs/recipe-study --only base-fast   # one of them
     python scripts/recipe_study.py --runs-dir ../runs/recipe-study --summarize --output docs/recipe_study.json

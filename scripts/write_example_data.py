@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Write small example datasets in the formats users bring, for the README's "Fine-tune on your data".
 
+Examples:
     python scripts/write_example_data.py image-folder --data-dir ../shared/data/mnist --per-class 30 \
         --output data/mnist-folder/train
     python scripts/write_example_data.py text-csv --data-dir ../shared/data/imdb --per-class 50 \
