@@ -25,6 +25,9 @@ def test_main_job_evaluates_every_operating_point_on_the_shipped_sample(tmp_path
     assert [r["operating_point"] for r in stored["results"]] == [1, 2, 4]
     assert all(r["count"] == 1000 and 0 < r["accuracy"] < 1 and r["images_per_s"] > 0 for r in stored["results"])
     assert stored["baseline"]["count"] == 1000 and "speedup_vs_baseline" in stored["results"][0]
+    # --check-subset (default 2,000) covers the whole 1,000-image sample: its pass must give the same accuracy.
+    assert stored["subset_size"] == 1000
+    assert all(r["subset_accuracy"] == r["accuracy"] for r in stored["results"])
     assert (tmp_path / "accuracy_throughput.png").stat().st_size > 1000
 
 

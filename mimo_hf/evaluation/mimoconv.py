@@ -36,6 +36,8 @@ class MIMOConvEvaluation(EvaluationSettings):
                             default_factory=lambda: ["onnxruntime", "openvino"])
     precisions: list = option(None, "precisions for --onnx (default: every one the folder holds)", nargs="+",
                               choices=["fp32", "int8"])
+    check_subset: int = option(2000, "also record accuracy on the first N images (the zoo's re-evaluation test "
+                                     "recomputes it instead of the whole split); 0: none", type=int)
 
     @property
     def uses_sample(self):
@@ -81,9 +83,20 @@ class MIMOConvPipeline(Evaluation):
         return row["operating_point"]
 
     def score_all(self, model, dataset, points):
+        if self.settings.check_subset < 0:
+            sys.exit(f"error: --check-subset must be >= 0 (0: no subset accuracy), got {self.settings.check_subset}")
         scores, base = super().score_all(model, dataset, points)
         self.scores, self.base_score = scores, None if base is None else {1: base[2]}  # what --onnx compares against
+        self.subset = min(self.settings.check_subset, len(dataset))
+        self.subset_scores = (self.score(model, dataset.head(self.subset), points, self.inputs) if self.subset
+                              else {k: {"accuracy": None} for k in points})
         return scores, base
+
+    def rows(self, points, scores, ips):
+        rows = super().rows(points, scores, ips)
+        for point, row in zip(points, rows):
+            row["subset_accuracy"] = self.subset_scores[point]["accuracy"]
+        return rows
 
     def baseline_record(self, model, score):
         return {"model": display(self.settings.baseline), "name": "Wide ResNet baseline", "accuracy": score["accuracy"],
@@ -130,6 +143,7 @@ class MIMOConvPipeline(Evaluation):
             "data_dir": None if s.uses_sample else s.data_dir,
             "split": s.split,
             "num_examples": len(dataset),
+            "subset_size": self.subset,
             # Only where the images evaluated are JPEG files (the project's copy, the shipped sample),
             # not for the Hub's PNG CIFAR-10.
             "data_note": JPEG_NOTE if self.data.dataset == "cifar10" and "JPEG" in self.data.formats else None,

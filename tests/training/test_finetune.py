@@ -325,3 +325,38 @@ def test_trainer_trains_a_dynamic_mimoconv_at_both_operating_points_with_the_reg
                 + 1e-4 * model.isometry_regularization())
     torch.testing.assert_close(loss, expected)
     assert float(model.binding_regularization().detach()) > 0
+
+
+def test_a_pair_task_trains_a_dual_encoder_checkpoint_and_the_flag_must_match_it(tmp_path):
+    """--text-column-2: both documents of each row reach the dual encoder; labels from the data."""
+    import pandas as pd
+
+    from mimo_hf.data.tokenization import byte_tokenizer
+    from mimo_hf.hub.export import save_hub_folder
+    from mimo_hf.models.mimoformer.configuration_mimoformer import MIMOFormerConfig
+    from mimo_hf.models.mimoformer.modeling_mimoformer import MIMOFormerForSequenceClassification
+    from mimo_hf.training.mimoformer import train
+
+    torch.manual_seed(0)
+    config = MIMOFormerConfig(attention_type="mimo_att", mimo_m=2, mimo_n=2, num_random_features=8, vocab_size=258,
+                              max_position_embeddings=64, hidden_size=16, num_attention_heads=2, head_dim=8,
+                              intermediate_size=16, num_hidden_layers=1, pad_token_id=0, pooling="masked_mean",
+                              dual_encoder=True, id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1})
+    base = tmp_path / "base"
+    save_hub_folder(MIMOFormerForSequenceClassification(config).eval(), base, byte_tokenizer(64))
+    rows = [("same text", "same text", "match"), ("one thing", "another", "differ"), ("x y z", "x y z", "match"),
+            ("left", "right", "differ"), ("alpha", "alpha", "match"), ("up", "down", "differ")] * 4
+    frame = pd.DataFrame(rows, columns=["first", "second", "relation"])
+    frame.to_csv(tmp_path / "pairs.csv", index=False)
+    flags = ["--model-name-or-path", str(base), "--train-file", str(tmp_path / "pairs.csv"), "--text-column", "first",
+             "--label-column", "relation", "--max-length", "32", "--max-steps", "4", "--batch-size", "4",
+             "--warmup-steps", "1", "--eval-every", "4", "--num-threads", "1"]
+    with pytest.raises(ValueError, match="pass --text-column-2"):
+        train(MIMOFormerRecipe.from_flags([*flags, "--output-dir", str(tmp_path / "no-pair")]))
+    hub = Path(train(MIMOFormerRecipe.from_flags([*flags, "--text-column-2", "second", "--output-dir",
+                                                  str(tmp_path / "run")])))
+    saved = json.loads((hub / "config.json").read_text())
+    assert saved["dual_encoder"] is True and saved["id2label"] == {"0": "differ", "1": "match"}
+    history = json.loads((hub / "metrics_history.json").read_text())
+    assert history and 0 <= history[-1]["val_accuracy@2x2"] <= 1
+    assert json.loads((hub / "fine_tuning_data.json").read_text())["text_columns"] == ["first", "second"]
