@@ -14,9 +14,9 @@ of the code) into a checkpoint folder for zoo/: its files without model code, ca
 checkpoint folders themselves (they are committed, so their bytes never change between exports).
 
 Examples:
-    python scripts/export_hub_folder.py --all --output /tmp/hub                     # every push config
-    python scripts/export_hub_folder.py zoo/mimoconv16-2-n4 --output /tmp/hub        # one folder
-    python scripts/export_hub_folder.py my-run/push.yaml --output /tmp/my-hub        # your own config
+    python scripts/export_hub_folder.py --all --output runs/hub                     # every push config
+    python scripts/export_hub_folder.py zoo/mimoconv16-2-n4 --output runs/hub        # one folder
+    python scripts/export_hub_folder.py my-run/push.yaml --output runs/my-hub        # your own config
     python scripts/export_hub_folder.py runs/x/hub --checkpoint-only --output zoo/x  # a run into the zoo
     python scripts/export_hub_folder.py --all --widget-images                        # refresh zoo/*/example_*.png
 """

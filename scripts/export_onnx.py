@@ -18,7 +18,7 @@ Needs the deploy extra: pip install -e ".[deploy]".
 Examples:
     python scripts/export_onnx.py --model zoo/mimoconv16-2-n4 --output zoo/mimoconv16-2-n4/onnx \\
         --int8 --calibration-data-dir ../shared/data/cifar10
-    python scripts/export_onnx.py --model zoo/mimoconv16-2-n4-dynamic --output /tmp/onnx --operating-points 1 4
+    python scripts/export_onnx.py --model zoo/mimoconv16-2-n4-dynamic --output runs/onnx --operating-points 1 4
     python scripts/export_onnx.py --model zoo/mimoformer-attmlp-listops-cpu --output runs/listops-onnx
 """
 

@@ -13,7 +13,7 @@ Presets (mimo_hf.data.listops.LISTOPS_PRESETS; explicit flags override a preset'
 Examples:
     python scripts/generate_listops.py --output-dir data/listops-lra                 # LRA size
     python scripts/generate_listops.py --preset cpu --output-dir data/listops-cpu
-    python scripts/generate_listops.py --preset cpu --train-size 2000 --output-dir /tmp/listops-tiny
+    python scripts/generate_listops.py --preset cpu --train-size 2000 --output-dir data/listops-tiny
 """
 
 import argparse
