@@ -14,6 +14,7 @@ from transformers import (
 from .models.mimoconv.configuration_mimoconv import MIMOConvConfig
 from .models.mimoconv.modeling_mimoconv import MIMOConvForImageClassification, MIMOConvModel
 from .models.mimoformer.configuration_mimoformer import MIMOFormerConfig
+from .models.pipeline_routing import route_stock_pipelines
 from .models.mimoformer.modeling_mimoformer import (
     MIMOFormerForSequenceClassification,
     MIMOFormerModel,
@@ -63,3 +64,7 @@ class MIMOFormerTokenizerLookup(PreTrainedTokenizerFast):
 
 
 AutoTokenizer.register(MIMOFormerConfig, fast_tokenizer_class=MIMOFormerTokenizerLookup, exist_ok=True)
+
+# Package path: the stock image/text pipelines build the MIMO pipeline classes for MIMO models, so the
+# operating point can be chosen per call and unused keywords are refused (see models/pipeline_routing.py).
+route_stock_pipelines()

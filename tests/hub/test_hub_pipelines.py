@@ -94,29 +94,59 @@ def test_a_folder_without_tokenizer_says_so(child):
     assert "sentencepiece" not in child["no_tokenizer"]["message"]
 
 
-def test_package_route_stock_pipeline_with_model_kwargs_and_pipeline_class():
-    """With the package (zoo/ folders, no remote code): model_kwargs with the stock pipeline, and the
-    package's pipeline class passed as `pipeline_class`, give the direct call's scores."""
+def test_package_route_stock_pipelines_take_the_operating_point_and_refuse_unused_keywords():
+    """With the package (zoo/ folders, no code in them) the stock `pipeline(task, ...)` builds the MIMO
+    pipeline classes: the per-call point and `model_kwargs` both give the direct call's scores, a bad
+    point and an unused keyword are errors (the stock text pipeline handed them to the tokenizer)."""
     import torch
     from transformers import pipeline
 
     import mimo_hf  # noqa: F401
-    from mimo_hf.models.mimoformer.pipeline_mimoformer import MIMOFormerTextClassificationPipeline
 
     torch.set_num_threads(1)
     texts = ["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 1 2 3 ]", "[MED 5 [MAX 1 8 ] 3 ]"]
-    stock = pipeline("text-classification", model=str(ZOO / TEXT), model_kwargs={"default_grid": [1, 1]})
-    strict = pipeline("text-classification", model=str(ZOO / TEXT), pipeline_class=MIMOFormerTextClassificationPipeline)
-    encoded = stock.tokenizer(texts, padding=True, return_tensors="pt")
+    per_call = pipeline("text-classification", model=str(ZOO / TEXT))
+    at_load = pipeline("text-classification", model=str(ZOO / TEXT), model_kwargs={"default_grid": [1, 1]})
+    assert type(per_call).__name__ == "MIMOFormerTextClassificationPipeline"
+    encoded = per_call.tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
-        probs = strict.model(**encoded, mimo_grid=(1, 1)).logits.softmax(-1)
-    for got in (stock(texts, top_k=None, batch_size=3), strict(texts, top_k=None, batch_size=3, mimo_grid=(1, 1))):
+        probs = per_call.model(**encoded, mimo_grid=(1, 1)).logits.softmax(-1)
+        full = per_call.model(**encoded).logits.softmax(-1)
+    assert not torch.allclose(probs, full, atol=1e-4)  # the grid changes the scores, so the checks can fail
+    for got in (at_load(texts, top_k=None, batch_size=3), per_call(texts, top_k=None, batch_size=3, mimo_grid=(1, 1))):
         for row, per_input in enumerate(got):
             for item in per_input:
-                label_id = strict.model.config.label2id[item["label"]]
+                label_id = per_call.model.config.label2id[item["label"]]
                 assert item["score"] == pytest.approx(float(probs[row, label_id]), abs=1e-5)
+    with pytest.raises(ValueError, match=r"mimo_grid=\(9, 9\)"):
+        per_call(texts, mimo_grid=(9, 9))
     with pytest.raises(TypeError, match="mimo_grids"):
-        strict(texts, mimo_grids=(1, 1))
+        per_call(texts, mimo_grids=(1, 1))
+
+    from PIL import Image
+
+    classify = pipeline("image-classification", model=str(ZOO / IMAGE))
+    assert type(classify).__name__ == "MIMOConvImageClassificationPipeline"
+    picture = Image.open(ZOO / IMAGE / "example_cat.png")
+    pixels = classify.image_processor(picture, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        direct = classify.model(pixels, num_superpositions=1).logits.softmax(-1)[0]
+    top = classify(picture, num_superpositions=1, top_k=1)[0]
+    assert top["score"] == pytest.approx(float(direct.max()), abs=1e-5)
+    assert top["label"] == classify.model.config.id2label[int(direct.argmax())]
+    with pytest.raises(ValueError, match="num_superpositions=3"):
+        classify(picture, num_superpositions=3)
+
+
+def test_package_route_leaves_other_models_with_the_stock_classes():
+    from transformers import BertConfig, BertForSequenceClassification, TextClassificationPipeline, pipeline
+
+    import mimo_hf  # noqa: F401
+
+    other = pipeline("text-classification", tokenizer=str(ZOO / TEXT), model=BertForSequenceClassification(
+        BertConfig(vocab_size=64, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)))
+    assert type(other) is TextClassificationPipeline
+    assert len(other(["[MIN 3 8 ]"])) == 1
 
 
 def test_package_route_folder_without_tokenizer_says_so():

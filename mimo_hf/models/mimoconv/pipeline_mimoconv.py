@@ -1,7 +1,8 @@
 """The image-classification pipeline of MIMOConv: the stock pipeline plus the operating point per call.
 
 `pipeline("image-classification", model=repo, trust_remote_code=True)` uses this class (config.json's
-`custom_pipelines` names it); with the package installed, pass `pipeline_class=` explicitly. It adds
+`custom_pipelines` names it); with the package imported, the stock pipeline builds it for a folder
+without code (models/pipeline_routing.py in the package). It adds
 `num_superpositions=k` (k | N) to the stock keywords, and refuses every keyword it does not use
 instead of ignoring it. The operating point can also be fixed at load, with any pipeline class:
 `pipeline(..., model_kwargs={"default_superpositions": k})`.

@@ -1,7 +1,8 @@
 """The text-classification pipeline of MIMOFormer: the stock pipeline plus the grid per call, strict keywords.
 
 `pipeline("text-classification", model=repo, trust_remote_code=True)` uses this class (config.json's
-`custom_pipelines` names it); with the package installed, pass `pipeline_class=` explicitly. It adds
+`custom_pipelines` names it); with the package imported, the stock pipeline builds it for a folder
+without code (models/pipeline_routing.py in the package). It adds
 `mimo_grid=(m, n)` to the stock keywords; a keyword that is neither a pipeline keyword nor a named
 parameter of the tokenizer is an error (the stock pipeline hands unknown keywords to the tokenizer,
 which ignores them). The grid can also be fixed at load, with any pipeline class:
