@@ -83,20 +83,9 @@ class MIMOConvPipeline(Evaluation):
         return row["operating_point"]
 
     def score_all(self, model, dataset, points):
-        if self.settings.check_subset < 0:
-            sys.exit(f"error: --check-subset must be >= 0 (0: no subset accuracy), got {self.settings.check_subset}")
         scores, base = super().score_all(model, dataset, points)
         self.scores, self.base_score = scores, None if base is None else {1: base[2]}  # what --onnx compares against
-        self.subset = min(self.settings.check_subset, len(dataset))
-        self.subset_scores = (self.score(model, dataset.head(self.subset), points, self.inputs) if self.subset
-                              else {k: {"accuracy": None} for k in points})
         return scores, base
-
-    def rows(self, points, scores, ips):
-        rows = super().rows(points, scores, ips)
-        for point, row in zip(points, rows):
-            row["subset_accuracy"] = self.subset_scores[point]["accuracy"]
-        return rows
 
     def baseline_record(self, model, score):
         return {"model": display(self.settings.baseline), "name": "Wide ResNet baseline", "accuracy": score["accuracy"],

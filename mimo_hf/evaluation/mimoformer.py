@@ -116,33 +116,19 @@ class MIMOFormerPipeline(Evaluation):
     def score_all(self, model, dataset, points):
         """Accuracies of the grids (on the split and its first --check-subset examples) and of the baseline;
         with --throughput-only those of the existing results file."""
-        if self.settings.check_subset < 0:
-            sys.exit(f"error: --check-subset must be >= 0 (0: no subset accuracy), got {self.settings.check_subset}")
-        self.subset = min(self.settings.check_subset, len(dataset))
-        if self.previous is not None:
-            scores = {g: next(r for r in self.previous["results"] if r["grid"] == grid_text(g)) for g in points}
-            self.subset_scores = {g: {"accuracy": scores[g]["subset_accuracy"]} for g in points}
-            base = None
-            if self.settings.has_baseline:
-                base = (*self.load_model(self.settings.baseline), self.previous["baseline"])
-            return scores, base
-        scores, base = super().score_all(model, dataset, points)
-        # An empty subset has no accuracy (the metric refuses empty input): recorded as null.
-        self.subset_scores = (self.score(model, dataset.head(self.subset), points, self.inputs) if self.subset
-                              else {g: {"accuracy": None} for g in points})
+        if self.previous is None:
+            return super().score_all(model, dataset, points)
+        self.subset = self.subset_size(dataset)
+        scores = {g: next(r for r in self.previous["results"] if r["grid"] == grid_text(g)) for g in points}
+        self.subset_scores = {g: {"accuracy": scores[g]["subset_accuracy"]} for g in points}
+        base = None
+        if self.settings.has_baseline:
+            base = (*self.load_model(self.settings.baseline), self.previous["baseline"])
         return scores, base
 
     def baseline_record(self, model, score):
         return {"model": display(self.settings.baseline), "attention_type": model.config.attention_type,
                 "accuracy": score["accuracy"], "count": score["count"]}
-
-    def rows(self, points, scores, ips):
-        rows = super().rows(points, scores, ips)
-        for point, row in zip(points, rows):
-            measured = {"subset_accuracy": self.subset_scores[point]["accuracy"]}
-            tail = {key: row.pop(key) for key in [self.unit] if key in row}
-            row.update(measured, **tail)  # the stored field order: ..., count, subset_accuracy, sequences_per_s
-        return rows
 
     def hardware(self):
         import torch

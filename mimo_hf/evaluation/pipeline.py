@@ -42,6 +42,8 @@ class EvaluationSettings:
     no_throughput: bool = option(False, "skip the throughput measurement")
     output_dir: str = option("outputs/evaluation", "where the results and the plot go")
     results_file: str = option("results.json", "name of the results JSON in --output-dir")
+    # check_subset (how many leading inputs also get a subset_accuracy) is each script's own flag: the
+    # default is sized to its zoo re-evaluation test.
     argv: list = None  # the command line the settings came from (not a flag)
 
     @classmethod
@@ -143,9 +145,25 @@ class Evaluation:
         return accuracy_at_points(self.accelerator.prepare(model), loader, points, self.accelerator,
                                   load_metric("accuracy"), inputs, progress)
 
+    def subset_size(self, dataset):
+        """How many leading inputs get a subset_accuracy too (--check-subset, capped at the split's size)."""
+        if self.settings.check_subset < 0:
+            sys.exit(f"error: --check-subset must be >= 0 (0: no subset accuracy), got {self.settings.check_subset}")
+        return min(self.settings.check_subset, len(dataset))
+
+    def score_subset(self, model, dataset, points):
+        """{point: {"accuracy"}} on the first self.subset inputs; an empty subset has no accuracy (the metric
+        refuses empty input), recorded as null."""
+        if not self.subset:
+            return {point: {"accuracy": None} for point in points}
+        return self.score(model, dataset.head(self.subset), points, self.inputs)
+
     def score_all(self, model, dataset, points):
-        """The model's scores, and (baseline model, its input map, its score at the default point) or None."""
+        """The model's scores, and (baseline model, its input map, its score at the default point) or None.
+        Also sets self.subset and self.subset_scores (the first --check-subset inputs)."""
+        self.subset = self.subset_size(dataset)
         scores = self.score(model, dataset, points, self.inputs, progress=True)
+        self.subset_scores = self.score_subset(model, dataset, points)
         if not self.settings.has_baseline:
             return scores, None
         base_model, base_inputs = self.load_model(self.settings.baseline)
@@ -185,7 +203,8 @@ class Evaluation:
     def rows(self, points, scores, ips):
         rows = []
         for point in points:
-            row = {**self.row(point), "accuracy": scores[point]["accuracy"], "count": scores[point]["count"]}
+            row = {**self.row(point), "accuracy": scores[point]["accuracy"], "count": scores[point]["count"],
+                   "subset_accuracy": self.subset_scores[point]["accuracy"]}
             if ips is not None:
                 row[self.unit] = round(ips[self.point_name(point)], self.digits)
             rows.append(row)
