@@ -1,10 +1,16 @@
 #!/usr/bin/env python
-"""Train the zoo's CIFAR-10 checkpoints: a resumable queue of the four WRN-16-2 runs, one at a time.
+"""Train the zoo: a resumable queue of its runs, one at a time (the four WRN-16-2 CIFAR-10 runs, then the
+six MIMOFormer text runs).
 
-The runs are scripts/train_mimoconv.py with the fast preset (chosen by scripts/recipe_study.py on the
+The CIFAR-10 runs are scripts/train_mimoconv.py with the fast preset (chosen by scripts/recipe_study.py on the
 45k/5k train/validation split; docs/mimoconv_recipe_study.md) and the same number of epochs each (an
 epoch of capacity N passes over the training images N times, the paper's fairness rule). 5,000
 training images are held out for validation; the test split is never read here.
+
+The text runs are scripts/train_mimoformer.py at one size per task (docs/mimoformer_diagnosis.md section
+4): the Performer, MIMOFormer att. (4x4 after a 2x2 warm-up) and att.+MLP (2x2), 6,000 steps of 32 on
+ListOps-CPU (length 500; generated into --listops-dir first if it is missing) and on byte-level IMDB cut to
+1,000 bytes ("text1k"); each keeps its best checkpoint on the validation split.
 
 A finished run (its `hub/` folder exists) is skipped, an interrupted one continues from its last epoch
 checkpoint with `--resume latest`, so the same command picks the campaign up wherever a session left it.
@@ -13,20 +19,24 @@ Examples:
     python scripts/train_zoo.py --runs-dir ../runs/zoo                           # the whole queue
     python scripts/train_zoo.py --runs-dir ../runs/zoo --only wrn16-2-baseline   # one run
     python scripts/train_zoo.py --runs-dir ../runs/zoo --print-commands          # what it would run
+    python scripts/train_zoo.py --runs-dir ../runs/zoo --only performer-listops-cpu mimoformer-attmlp-listops-cpu
 
 Run it from the repository root (the default --data-dir is relative to it). The Hub-ready folders come
 out in `<runs-dir>/<name>/hub`; scripts/reproduce_zoo.sh turns them into zoo/<name>, evaluates them on
 the test split and writes their deploy results. On this project's 2-core CPU (2 threads) an epoch took
-about 5-7 minutes for the baseline and more for MIMOConv (the training log's `train_seconds` per epoch).
+about 5-7 minutes for the baseline and more for MIMOConv (the training log's `train_seconds` per epoch);
+a text run about 0.5-0.7 hours on ListOps-CPU and 1-1.3 hours on text1k (estimates from measured
+training throughput, docs/mimoformer_diagnosis.md).
 """
 
 import argparse
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 from mimo_hf.training.run_queue import QueuedRun, run_queue
-from mimo_hf.training.zoo_runs import TRUNK, ZOO_RUNS
+from mimo_hf.training.zoo_runs import TEXT_RUNS, TRUNK, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,8 +46,13 @@ def parse_args(argv=None):
     p.add_argument("--runs-dir", required=True, help="where the run folders (checkpoints, logs, hub/) go; keep it outside git")
     p.add_argument("--data-dir", default="../shared/data/cifar10",
                    help="CIFAR-10 parquet folder (default: ../shared/data/cifar10, the project's JPEG copy, relative to the repository root)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs of every run (default: 30)")
-    p.add_argument("--only", nargs="+", choices=list(ZOO_RUNS), default=None, help="run only these, in this order")
+    p.add_argument("--listops-dir", default="data/listops-cpu",
+                   help="ListOps-CPU folder of the text runs, generated there if missing (default: data/listops-cpu, git-ignored)")
+    p.add_argument("--imdb-dir", default="../shared/data/imdb",
+                   help="IMDB parquet folder of the text1k runs (default: ../shared/data/imdb)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs of every CIFAR-10 run (default: 30)")
+    p.add_argument("--only", nargs="+", choices=[*ZOO_RUNS, *TEXT_RUNS], default=None, metavar="NAME",
+                   help=f"run only these, in this order; names: {', '.join([*ZOO_RUNS, *TEXT_RUNS])}")
     p.add_argument("--num-threads", type=int, default=2, help="torch threads of each run (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     p.add_argument("--print-commands", action="store_true", help="print each run's command (with --resume where it applies) and exit")
@@ -46,11 +61,26 @@ def parse_args(argv=None):
 
 def queued_runs(args):
     runs = []
-    for name in args.only or list(ZOO_RUNS):
-        flags = ["--data-dir", args.data_dir, *TRUNK, *ZOO_RUNS[name], "--epochs", str(args.epochs),
-                 "--num-threads", str(args.num_threads), "--seed", str(args.seed)]
-        runs.append(QueuedRun(name, str(ROOT / "scripts" / "train_mimoconv.py"), flags, str(Path(args.runs_dir) / name)))
+    for name in args.only or [*ZOO_RUNS, *TEXT_RUNS]:
+        common = ["--num-threads", str(args.num_threads), "--seed", str(args.seed)]
+        if name in ZOO_RUNS:
+            script = "train_mimoconv.py"
+            flags = ["--data-dir", args.data_dir, *TRUNK, *ZOO_RUNS[name], "--epochs", str(args.epochs), *common]
+        else:
+            script = "train_mimoformer.py"
+            flags = [f.format(listops_dir=args.listops_dir, imdb_dir=args.imdb_dir) for f in TEXT_RUNS[name]] + common
+        runs.append(QueuedRun(name, str(ROOT / "scripts" / script), flags, str(Path(args.runs_dir) / name)))
     return runs
+
+
+def generate_listops_if_missing(args, runs):
+    """The ListOps-CPU runs read generated data: make it first (the generator is seeded, so it is the same data)."""
+    if any(not run.finished and "listops" in run.arguments for run in runs) and \
+            not (Path(args.listops_dir) / "train-00000-of-00001.parquet").is_file():
+        command = [sys.executable, str(ROOT / "scripts" / "generate_listops.py"), "--preset", "cpu",
+                   "--output-dir", args.listops_dir]
+        print(f"[listops-cpu] generating the data: {shlex.join(command)}", flush=True)
+        subprocess.run(command, check=True)
 
 
 def main(argv=None):
@@ -61,6 +91,7 @@ def main(argv=None):
             state = "finished" if run.finished else ("resumes" if run.has_checkpoint() else "starts")
             print(f"# {run.name} ({state})\n{shlex.join(run.command())}")
         return runs
+    generate_listops_if_missing(args, runs)
     run_queue(runs)
     return runs
 

@@ -16,3 +16,24 @@ ZOO_RUNS = {
     "mimoconv16-2-n4-dynamic": ["--preset", "fast", "--num-superpositions", "4", *MIMOCONV,
                                 "--full-capacity-prob", "0.8", "--low-superpositions", "1"],
 }
+
+# The text zoo (issue 10; docs/mimoformer_diagnosis.md section 4): one size and one step budget per task,
+# the zoo's width with a 10x larger peak LR than the authors' LRA default and 6,000 steps of 32.
+TEXT_TRUNK = ["--hidden-size", "64", "--num-hidden-layers", "2", "--num-attention-heads", "4", "--head-dim", "16",
+              "--intermediate-size", "128", "--num-random-features", "64", "--lr", "1e-3", "--warmup-steps", "600",
+              "--max-steps", "6000", "--batch-size", "32", "--eval-every", "500"]
+# task name -> its flags; "{listops_dir}" / "{imdb_dir}" are filled from scripts/train_zoo.py's flags.
+TEXT_TASKS = {
+    "listops-cpu": ["--task", "listops", "--data-dir", "{listops_dir}", "--max-length", "500"],
+    # Byte-level IMDB cut to 1,000 bytes (LRA Text uses 4,000): a length a 2-core CPU trains in about an hour.
+    "text1k": ["--task", "text", "--data-dir", "{imdb_dir}", "--max-length", "1000"],
+}
+TEXT_MODELS = {
+    "performer": ["--attention-type", "performer", "--mimo-m", "1", "--mimo-n", "1"],
+    # 4x4 after 2,400 steps (40%) at 2x2: the MIMO warm-up that let 4x4 leave the plateau in the diagnosis.
+    "mimoformer-att": ["--attention-type", "mimo_att", "--mimo-m", "4", "--mimo-n", "4",
+                       "--grid-warmup-steps", "2400", "--warmup-grid", "2x2"],
+    "mimoformer-attmlp": ["--attention-type", "mimo_att_mlp", "--mimo-m", "2", "--mimo-n", "2"],
+}
+TEXT_RUNS = {f"{model}-{task}": [*TEXT_TRUNK, *TEXT_TASKS[task], *TEXT_MODELS[model]]
+             for task in TEXT_TASKS for model in TEXT_MODELS}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mimo_hf.training.recipes import MIMOConvRecipe
+from mimo_hf.training.recipes import MIMOConvRecipe, MIMOFormerRecipe
 from mimo_hf.training.run_queue import QueuedRun, run_queue
-from mimo_hf.training.zoo_runs import TRUNK, ZOO_RUNS
+from mimo_hf.training.zoo_runs import TEXT_RUNS, TRUNK, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,12 +37,42 @@ def test_train_zoo_prints_each_run_once_and_resumes_those_with_checkpoints(tmp_p
     (tmp_path / "wrn16-2-baseline" / "hub" / "metrics_history.json").write_text("[]")
     runs = _train_zoo().main(["--runs-dir", str(tmp_path), "--print-commands", "--epochs", "7"])
     out = capsys.readouterr().out
-    assert [r.name for r in runs] == list(ZOO_RUNS)
+    assert [r.name for r in runs] == [*ZOO_RUNS, *TEXT_RUNS]
     assert "# wrn16-2-baseline (finished)" in out and "# mimoconv16-2-n4 (resumes)" in out
     assert "# mimoconv16-2-n2 (starts)" in out
     n4 = next(r for r in runs if r.name == "mimoconv16-2-n4").command()
     assert n4[-2:] == ["--resume", "latest"] and n4[n4.index("--epochs") + 1] == "7"
     assert "--resume" not in next(r for r in runs if r.name == "mimoconv16-2-n2").command()
+
+
+@pytest.mark.parametrize("name, attention, grid, grid_warmup, task, length", [
+    ("performer-listops-cpu", "performer", (1, 1), 0, "listops", 500),
+    ("mimoformer-att-listops-cpu", "mimo_att", (4, 4), 2400, "listops", 500),
+    ("mimoformer-attmlp-text1k", "mimo_att_mlp", (2, 2), 0, "text", 1000)])
+def test_text_runs_parse_into_the_recipe_of_the_diagnosis(tmp_path, name, attention, grid, grid_warmup, task, length):
+    run = next(r for r in _train_zoo().queued_runs(_train_zoo().parse_args(
+        ["--runs-dir", str(tmp_path), "--listops-dir", "L", "--imdb-dir", "I", "--only", name])))
+    assert run.script.endswith("train_mimoformer.py")
+    recipe = MIMOFormerRecipe.from_flags([*run.arguments, "--output-dir", run.output_dir])
+    assert (recipe.attention_type, (recipe.mimo_m, recipe.mimo_n), recipe.task, recipe.max_length) == (
+        attention, grid, task, length)
+    assert recipe.data_dir == ("L" if task == "listops" else "I")
+    assert (recipe.hidden_size, recipe.head_dim, recipe.num_random_features, recipe.num_hidden_layers) == (64, 16, 64, 2)
+    assert (recipe.lr, recipe.max_steps, recipe.batch_size, recipe.warmup_steps) == (1e-3, 6000, 32, 600)
+    assert (recipe.grid_warmup_steps or 0) == grid_warmup
+
+
+def test_train_zoo_generates_missing_listops_data_before_the_text_runs(tmp_path, monkeypatch):
+    train_zoo = _train_zoo()
+    calls = []
+    monkeypatch.setattr(train_zoo.subprocess, "run", lambda command, check: calls.append(command))
+    monkeypatch.setattr(train_zoo, "run_queue", lambda runs: None)
+    train_zoo.main(["--runs-dir", str(tmp_path), "--listops-dir", str(tmp_path / "lo"), "--only", "performer-listops-cpu"])
+    assert len(calls) == 1 and calls[0][1].endswith("generate_listops.py")
+    assert calls[0][2:] == ["--preset", "cpu", "--output-dir", str(tmp_path / "lo")]
+    calls.clear()
+    train_zoo.main(["--runs-dir", str(tmp_path), "--listops-dir", str(tmp_path / "lo"), "--only", "performer-text1k"])
+    assert calls == []  # a Text run needs no ListOps data
 
 
 def test_run_queue_skips_finished_runs_and_reports_each_new_one(tmp_path):
