@@ -20,6 +20,8 @@ import argparse
 import json
 from pathlib import Path
 
+from mimo_hf.evaluation.throughput import BUSY_MACHINE_SHARE
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIMES = {"torch": "PyTorch (eager)", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 
@@ -55,6 +57,13 @@ def table(name, results):
               f"{results.get('throughput_batch_size')}. Commands: `{deploy['model']['export_command']}`"
               + (f"; `{deploy['baseline']['export_command']}`" if (deploy.get("baseline") or {}).get("export_command") else "")
               + f"; `{results['command']}`."]
+    share = deploy.get("other_cpu_share_while_timing")
+    if share is None:
+        lines += ["", "How busy the machine was while timing was not recorded (results written before the "
+                  "evaluation measured it)."]
+    elif share > BUSY_MACHINE_SHARE:
+        lines += ["", f"**Timed while other processes used {100 * share:.0f}% of the machine's CPU: the images/s are "
+                  "low and the ratios unreliable.**"]
     return lines
 
 

@@ -71,10 +71,11 @@ def timing_entries(torch_models, variants_by_model, pixel_values):
 
 
 def time_all(entries, batch_size, warmup, repeats, progress=True):
-    """{key: images/s} of every entry from one interleaved run."""
+    """({key: images/s} of every entry from one interleaved run, the other processes' CPU share meanwhile)."""
     with tqdm(total=repeats, desc="timing", disable=not progress) as bar:
         timings = time_callables(entries, warmup=warmup, repeats=repeats, progress=bar)
-    return {key: batch_size / t["median_s"] for key, t in timings.items()}
+    share = next(iter(timings.values()))["other_cpu_share"]
+    return {key: batch_size / t["median_s"] for key, t in timings.items()}, share
 
 
 def folder_record(folder):
@@ -131,14 +132,15 @@ def evaluate_deployed(model, onnx_dir, points, images, labels, batch_size, mean,
             variants["baseline"] = deployed_variants(baseline["onnx_dir"], runtimes, precisions, threads)
             scores["baseline"].update(score(variants["baseline"], images, labels, [1], batch_size, baseline["mean"],
                                             baseline["std"], metric, progress))
-    ips = None
+    ips = share = None
     if throughput_batch is not None:
         entries = timing_entries(torch_models, variants, throughput_batch)
-        ips = time_all(entries, throughput_batch.shape[0], warmup, repeats, progress)
+        ips, share = time_all(entries, throughput_batch.shape[0], warmup, repeats, progress)
     baseline_name = "baseline" if baseline is not None else None
     report = {
         "threads": threads,
         "runtimes": list(runtimes),
+        "other_cpu_share_while_timing": share,
         "model": {**folder_record(onnx_dir), "results": deploy_rows("model", scores["model"], ips, baseline_name)},
         "baseline": None,
     }

@@ -15,6 +15,8 @@ Nothing here imports the optional deployment packages.
 import json
 from pathlib import Path
 
+from mimo_hf.evaluation.throughput import BUSY_MACHINE_SHARE
+
 ONNX_FOLDER = "onnx"
 DEPLOY_RESULTS = "deploy_results.json"
 RUNTIME_NAMES = {"torch": "PyTorch (eager)", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
@@ -92,4 +94,7 @@ def card_deploy(folder, published=False):
         quantization=quantization,
         calibration=calibration,
         versions=model.get("versions", {}),
+        # Share of the CPU other processes used while timing (None: not recorded); the card flags a busy machine.
+        other_cpu_share=deploy.get("other_cpu_share_while_timing"),
+        busy_share=BUSY_MACHINE_SHARE,
     )

@@ -126,7 +126,8 @@ def main_mimoformer(settings):
                          "sequences_per_s": round(sps, 2), "ratio_to_baseline": round(sps / base, 3),
                          "mmacs_per_sequence": round(macs[name] / 1e6, 3),
                          "mac_ratio_to_baseline": round(macs["performer"] / macs[name], 3),
-                         "median_s": timings[name]["median_s"], "repeats": settings.repeats, **machine})
+                         "median_s": timings[name]["median_s"], "repeats": settings.repeats,
+                         "other_cpu_share_while_timing": timings[name]["other_cpu_share"], **machine})
     print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {settings.sequences} sequences per call")
     print("| model | grid | L | sequences/s | vs Performer | MMACs/sequence | ideal ratio by MACs |")
     print("|---|---|---|---|---|---|---|")
@@ -197,7 +198,8 @@ def main_inference(settings):
                      "batch_size": settings.batch_size, "channels_last": settings.channels_last,
                      "images_per_s": round(ips, 1), "ratio_to_baseline": round(ips / base, 3),
                      "gmacs_per_image": round(macs[name] / 1e9, 4), "mac_ratio_to_baseline": round(macs["baseline"] / macs[name], 3),
-                     "median_s": timings[name]["median_s"], "repeats": settings.repeats, **machine})
+                     "median_s": timings[name]["median_s"], "repeats": settings.repeats,
+                     "other_cpu_share_while_timing": timings[name]["other_cpu_share"], **machine})
 
     print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, batch {settings.batch_size}"
           f"{', channels_last' if settings.channels_last else ''}")
@@ -235,6 +237,7 @@ def main_deploy(settings, entries, descriptions, batch):
                      "ratio_to_baseline": None if eager_base is None else round(ips[key] / eager_base, 3),
                      "ratio_to_baseline_same_runtime": round(ips[key] / same, 3),
                      "median_s": timings[key]["median_s"], "repeats": settings.repeats,
+                     "other_cpu_share_while_timing": timings[key]["other_cpu_share"],
                      "int8_calibration": "random inputs (timing only)" if precision == "int8" else None, **machine})
     print(f"\n{machine['cpu']}, {threads} threads, torch {machine['torch']}, batch {settings.batch_size}; "
           + ", ".join(f"{k} {v}" for k, v in machine["runtime_versions"].items()))
@@ -311,7 +314,8 @@ def main_train(settings):
                      "images_per_s": round(ips, 1), "ratio_to_baseline": round(ips / base_ips, 3),
                      "gmacs_per_image": round(macs[name] / 1e9, 4), "mac_ratio_to_baseline": round(mac_ratio, 3),
                      "fraction_of_mac_ratio": round(ips / base_ips / mac_ratio, 3),
-                     "median_s": timings[name]["median_s"], "repeats": settings.repeats, **machine})
+                     "median_s": timings[name]["median_s"], "repeats": settings.repeats,
+                     "other_cpu_share_while_timing": timings[name]["other_cpu_share"], **machine})
     print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, training steps of "
           f"{settings.train_bundles} bundles, fp32, allocator {'tuned' if tuned else 'default'}")
     print("| model | N | k | layout | images/s | vs baseline | GMACs/image (fwd+bwd) | ideal ratio by MACs | share of ideal |")

@@ -187,6 +187,7 @@ class Evaluation:
             timings = time_interleaved(entries, batch, warmup=self.settings.warmup, repeats=self.settings.repeats,
                                        progress=bar)
         size = next(iter(batch.values())).shape[0]
+        self.other_cpu_share = next(iter(timings.values()))["other_cpu_share"]
         return {name: size / t["median_s"] for name, t in timings.items()}
 
     def timing_batch(self, dataset, inputs):
@@ -213,7 +214,10 @@ class Evaluation:
     def hardware(self):
         from mimo_hf.evaluation.throughput import machine_description
 
-        return machine_description()
+        hardware = machine_description()
+        if getattr(self, "other_cpu_share", None) is not None:
+            hardware["other_cpu_share_while_timing"] = self.other_cpu_share  # see throughput.OtherLoad
+        return hardware
 
     def report(self, model, dataset, rows, baseline):
         s = self.settings

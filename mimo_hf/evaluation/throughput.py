@@ -5,8 +5,11 @@ of the machine (frequency, other load) hit all models alike, and each model's fi
 over rounds.
 """
 
+import os
 import platform
+import resource
 import statistics
+import sys
 import time
 
 import torch
@@ -79,21 +82,71 @@ def macs_per_image(model, batch, point):
     return counter.get_total_flops() / 2 / batch_size_of(batch)
 
 
+# Above this share of the machine's CPU time used by other processes while timing, the figures are flagged.
+BUSY_MACHINE_SHARE = 0.1
+
+
+def _machine_busy_seconds():
+    """CPU seconds all processes have used since boot (Linux /proc/stat), or None where unavailable."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process (torch, ONNX Runtime, OpenVINO)
+    return usage.ru_utime + usage.ru_stime
+
+
+class OtherLoad:
+    """Share of the machine's CPU time (0-1, all cores) that other processes used inside the `with` block.
+
+    Interleaved rounds make slow drifts hit every timed entry alike, but a machine kept busy by other work
+    (a training run, a test suite) slows runtimes unequally and makes every figure low: such a measurement
+    is recorded with its share and flagged, not passed off as this machine's speed. None off Linux."""
+
+    def __enter__(self):
+        self.start = (_machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter())
+        self.share = None
+        return self
+
+    def __exit__(self, *exc):
+        busy, own, wall = _machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+        if busy is not None and self.start[0] is not None and wall > self.start[2]:
+            other = (busy - self.start[0]) - (own - self.start[1])
+            self.share = round(min(1.0, max(0.0, other / ((wall - self.start[2]) * (os.cpu_count() or 1)))), 3)
+        return False
+
+
 def time_steps_interleaved(steps, warmup=2, repeats=10, progress=None):
     """Seconds per call of each zero-argument callable in {name: step}, the median over `repeats`
-    interleaved rounds (each step once per round, in turn). Returns {name: {"median_s", "all_s"}}."""
+    interleaved rounds (each step once per round, in turn).
+
+    Returns {name: {"median_s", "all_s", "other_cpu_share"}}; other_cpu_share (the same for every name) is
+    the share of the machine's CPU that other processes used during the timed rounds (see OtherLoad), with
+    a warning on stderr above BUSY_MACHINE_SHARE."""
     for step in steps.values():
         for _ in range(warmup):
             step()
     times = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-        if progress is not None:
-            progress.update(1)
-    return {name: {"median_s": statistics.median(ts), "all_s": ts} for name, ts in times.items()}
+    with OtherLoad() as load:
+        for _ in range(repeats):
+            for name, step in steps.items():
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
+            if progress is not None:
+                progress.update(1)
+    if load.share is not None and load.share > BUSY_MACHINE_SHARE:
+        print(f"warning: other processes used {100 * load.share:.0f}% of this machine's CPU while timing: the "
+              "throughput figures are low and their ratios unreliable; time on an otherwise idle machine",
+              file=sys.stderr, flush=True)
+    return {name: {"median_s": statistics.median(ts), "all_s": ts, "other_cpu_share": load.share}
+            for name, ts in times.items()}
 
 
 def macs_of_call(fn):
