@@ -31,18 +31,28 @@ def main(argv=None):
         if config["model_type"] != "mimoconv":
             continue
         trained = config.get("trained_superpositions") or [config["num_superpositions"]]
+        epochs = epochs_cell(path.parent)
         for r in report["results"]:
-            rows.append((path.parent.name, config["num_superpositions"], r["operating_point"],
+            rows.append((path.parent.name, config["num_superpositions"], epochs, r["operating_point"],
                          "yes" if r["operating_point"] in trained else "no", 100 * r["accuracy"],
                          r.get("images_per_s"), r.get("speedup_vs_baseline", 1.0 if config["binding"] == "none" else None),
                          report["command"]))
-    print("| model | N | k | trained at k | test accuracy | images/s | vs baseline | command |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, n, k, trained, acc, ips, speedup, command in rows:
-        print(f"| `{name}` | {n} | {k} | {trained} | {acc:.2f}% | {ips if ips is not None else '-'} | "
+    print("| model | N | epochs (trained / planned) | k | trained at k | test accuracy | images/s | vs baseline | command |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, n, epochs, k, trained, acc, ips, speedup, command in rows:
+        print(f"| `{name}` | {n} | {epochs} | {k} | {trained} | {acc:.2f}% | {ips if ips is not None else '-'} | "
               f"{f'{speedup:.2f}x' if speedup is not None else '-'} | `{command}` |")
     if args.targets:
-        print_targets({(name, k): acc for name, _, k, _, acc, _, _, _ in rows})
+        print_targets({(name, k): acc for name, _, _, k, _, acc, _, _, _ in rows})
+
+
+def epochs_cell(folder):
+    """"trained / planned" epochs of a MIMOConv run, from its metrics_history.json and training_args.json
+    (an epoch of capacity N passes over the training images N times: equal trunk compute per epoch)."""
+    history = json.loads((folder / "metrics_history.json").read_text()) if (folder / "metrics_history.json").is_file() else []
+    args = json.loads((folder / "training_args.json").read_text()) if (folder / "training_args.json").is_file() else {}
+    trained = history[-1]["epoch"] if history else "-"
+    return f"{trained} / {args.get('epochs', '-')}"
 
 
 def publish_table():
