@@ -25,6 +25,7 @@ from mimo_hf.hub.push_config import PushConfigError, load_push_config, load_push
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "wrn16-2-baseline"
+REVISION = load_push_config(ROOT / "push_configs" / f"{NAME}.yaml").revision  # the tag its push config names
 HEAD = "a" * 40
 NEW_COMMIT = "b" * 40
 
@@ -221,8 +222,8 @@ def test_first_push_uploads_every_file_in_one_commit_and_tags_it(staged, no_load
     for op in operations:
         assert Path(op.path_or_fileobj) == tmp_path / staged.repo_name / op.path_in_repo
     assert "model.safetensors" in [op.path_in_repo for op in operations]
-    assert kwargs["commit_message"] == f"Publish zoo/{NAME} v0.1.0 ({len(operations)} added or updated, 0 deleted)"
-    api.create_tag.assert_called_once_with(staged.repo_id, repo_type="model", tag="v0.1.0", revision=NEW_COMMIT,
+    assert kwargs["commit_message"] == f"Publish zoo/{NAME} {REVISION} ({len(operations)} added or updated, 0 deleted)"
+    api.create_tag.assert_called_once_with(staged.repo_id, repo_type="model", tag=REVISION, revision=NEW_COMMIT,
                                            exist_ok=True, tag_message=api.create_tag.call_args.kwargs["tag_message"])
     assert result.committed and result.commit == NEW_COMMIT
 
@@ -253,13 +254,13 @@ def test_changed_and_stale_files_make_one_commit_with_only_those(staged, no_load
 
 def test_an_existing_tag_is_never_moved(staged, no_load_check, tmp_path):
     files = validate([staged], tmp_path)[str(staged.path)]
-    api = _api(tags=[("v0.1.0", "9" * 40)], tree=_remote(files))
+    api = _api(tags=[(REVISION, "9" * 40)], tree=_remote(files))
     assert publish(api, staged, files).commit == "9" * 40  # same content: nothing to do
     api.create_commit.assert_not_called()
     api.create_tag.assert_not_called()
 
-    api = _api(tags=[("v0.1.0", "9" * 40)], tree=_remote(files)[:-1])
-    with pytest.raises(ValueError, match="tag v0.1.0 already exists .* set a new 'revision'"):
+    api = _api(tags=[(REVISION, "9" * 40)], tree=_remote(files)[:-1])
+    with pytest.raises(ValueError, match=f"tag {REVISION} already exists .* set a new 'revision'"):
         publish(api, staged, files)
     api.create_commit.assert_not_called()
 
@@ -289,7 +290,7 @@ def test_dry_run_prints_the_assembled_folder_and_the_card_without_network(staged
     assert _script("push_to_hub").main([str(staged.path), "--dry-run"]) == []
     out = capsys.readouterr().out
     assert len(no_load_check) == 1  # the dry run validates exactly like a push
-    assert f"== {staged.repo_id} <- zoo/{NAME} (branch main, tag v0.1.0, public, license apache-2.0)" in out
+    assert f"== {staged.repo_id} <- zoo/{NAME} (branch main, tag {REVISION}, public, license apache-2.0)" in out
     assert f"assembled from zoo/{NAME} (checkpoint files), mimo_hf/models/mimoconv (model code" in out
     # The assembled folder, exactly as it is uploaded: the same assembly written to disk.
     folder = export_hub_folder(staged, tmp_path / "hub")
