@@ -93,10 +93,12 @@ def mimoformer_table(zoo):
 
 
 # The zoo's accuracy targets (issue #3): (label, model, k, reference, allowed gap in points).
+# Issue 9's targets on the CIFAR-10 test split: (label, model, k, largest allowed drop below the baseline).
 TARGETS = [
-    ("MIMOConv N=2 (k=2) within 2 points of the baseline", "mimoconv16-2-n2", 2, 2.0),
+    ("MIMOConv N=2 (k=2) within 2.5 points of the baseline", "mimoconv16-2-n2", 2, 2.5),
     ("MIMOConv N=4 (k=4) within 5 points of the baseline", "mimoconv16-2-n4", 4, 5.0),
-    ("dynamic MIMOConv at k=1 within 2 points of the baseline", "mimoconv16-2-n4-dynamic", 1, 2.0),
+    ("dynamic MIMOConv at k=1 within 1.5 points of the baseline", "mimoconv16-2-n4-dynamic", 1, 1.5),
+    ("dynamic MIMOConv at k=4 within 6 points of the baseline", "mimoconv16-2-n4-dynamic", 4, 6.0),
 ]
 
 
