@@ -22,8 +22,10 @@ Examples:
     python scripts/train_zoo.py --runs-dir ../runs/zoo --only performer-listops-cpu mimoformer-attmlp-listops-cpu
 
 Run it from the repository root (the default --data-dir is relative to it). The Hub-ready folders come
-out in `<runs-dir>/<name>/hub`; scripts/reproduce_zoo.sh turns them into zoo/<name>, evaluates them on
-the test split and writes their deploy results. On this project's 2-core CPU (2 threads) an epoch took
+out in `<runs-dir>/<name>/hub`; when a run finishes, the queue copies it into zoo/<name> (checkpoint
+files only; the previous folder is moved to `<runs-dir>/<name>/zoo-before`) and evaluates it on the
+test split (eval_results.json) before the next run starts, so commit zoo/<name> when it appears.
+ONNX exports and deploy results: scripts/reproduce_zoo.sh. On this project's 2-core CPU (2 threads) an epoch took
 about 5-7 minutes for the baseline and more for MIMOConv (the training log's `train_seconds` per epoch);
 a text run about 0.5-0.7 hours on ListOps-CPU and 1-1.3 hours on text1k (estimates from measured
 training throughput, docs/mimoformer_diagnosis.md).
@@ -36,7 +38,7 @@ import sys
 from pathlib import Path
 
 from mimo_hf.training.run_queue import QueuedRun, run_queue
-from mimo_hf.training.zoo_runs import TEXT_RUNS, TRUNK, ZOO_RUNS
+from mimo_hf.training.zoo_runs import TEXT_RUNS, TEXT_TASKS, TRUNK, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +58,10 @@ def parse_args(argv=None):
     p.add_argument("--num-threads", type=int, default=2, help="torch threads of each run (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     p.add_argument("--print-commands", action="store_true", help="print each run's command (with --resume where it applies) and exit")
+    p.add_argument("--no-export", action="store_true",
+                   help="leave finished runs in --runs-dir; by default each is copied into zoo/<name> (the previous "
+                        "folder moved to <runs-dir>/<name>/zoo-before) and evaluated on the test split before the next "
+                        "run starts, so its results are timed on an otherwise idle machine")
     return p.parse_args(argv)
 
 
@@ -71,6 +77,42 @@ def queued_runs(args):
             flags = [f.format(listops_dir=args.listops_dir, imdb_dir=args.imdb_dir) for f in TEXT_RUNS[name]] + common
         runs.append(QueuedRun(name, str(ROOT / "scripts" / script), flags, str(Path(args.runs_dir) / name)))
     return runs
+
+
+def zoo_commands(run, data_dir):
+    """The commands that turn a finished run into zoo/<name> with its test-split results, from the repo root
+    (relative paths: the results record the evaluation command as a user would type it)."""
+    python, zoo = sys.executable, f"zoo/{run.name}"
+    commands = [[python, "scripts/export_hub_folder.py", str(Path(run.output_dir) / "hub"), "--checkpoint-only",
+                 "--output", zoo]]
+    if run.name in ZOO_RUNS:
+        baseline = "none" if run.name == "wrn16-2-baseline" else "zoo/wrn16-2-baseline"
+        commands.append([python, "scripts/evaluate_mimoconv.py", "--model", zoo, "--baseline", baseline,
+                         "--data-dir", data_dir, "--output-dir", zoo, "--results-file", "eval_results.json"])
+        commands.append([python, "scripts/export_hub_folder.py", zoo, "--widget-images"])
+    else:
+        task = next(t for t in TEXT_TASKS if run.name.endswith(f"-{t}"))
+        # Each MIMOFormer is scored and timed beside the Performer of its task (trained before it in the queue).
+        baseline = [] if run.name == f"performer-{task}" else ["--baseline", f"zoo/performer-{task}"]
+        commands.append([python, "scripts/evaluate_mimoformer.py", "--model", zoo, *baseline, "--threads", "2",
+                         "--output-dir", zoo, "--results-file", "eval_results.json"])
+    return commands
+
+
+def export_to_zoo(run, data_dir):
+    """on_finished of the queue: move the old zoo folder aside, copy the run in, evaluate it."""
+    import shutil
+
+    old = ROOT / "zoo" / run.name
+    if old.exists():
+        aside = Path(run.output_dir) / "zoo-before"
+        if aside.exists():
+            shutil.rmtree(aside)
+        shutil.move(str(old), str(aside))
+        print(f"[{run.name}] previous zoo/{run.name} moved to {aside}", flush=True)
+    for command in zoo_commands(run, data_dir):
+        print(f"[{run.name}] {shlex.join(command)}", flush=True)
+        subprocess.run(command, check=True, cwd=ROOT)
 
 
 def generate_listops_if_missing(args, runs):
@@ -92,7 +134,7 @@ def main(argv=None):
             print(f"# {run.name} ({state})\n{shlex.join(run.command())}")
         return runs
     generate_listops_if_missing(args, runs)
-    run_queue(runs)
+    run_queue(runs, on_finished=None if args.no_export else (lambda run: export_to_zoo(run, args.data_dir)))
     return runs
 
 

@@ -66,13 +66,33 @@ def test_train_zoo_generates_missing_listops_data_before_the_text_runs(tmp_path,
     train_zoo = _train_zoo()
     calls = []
     monkeypatch.setattr(train_zoo.subprocess, "run", lambda command, check: calls.append(command))
-    monkeypatch.setattr(train_zoo, "run_queue", lambda runs: None)
+    monkeypatch.setattr(train_zoo, "run_queue", lambda runs, on_finished: None)
     train_zoo.main(["--runs-dir", str(tmp_path), "--listops-dir", str(tmp_path / "lo"), "--only", "performer-listops-cpu"])
     assert len(calls) == 1 and calls[0][1].endswith("generate_listops.py")
     assert calls[0][2:] == ["--preset", "cpu", "--output-dir", str(tmp_path / "lo")]
     calls.clear()
     train_zoo.main(["--runs-dir", str(tmp_path), "--listops-dir", str(tmp_path / "lo"), "--only", "performer-text1k"])
     assert calls == []  # a Text run needs no ListOps data
+
+
+def test_finished_runs_go_into_the_zoo_with_their_evaluation(tmp_path):
+    train_zoo = _train_zoo()
+    runs = {r.name: r for r in train_zoo.queued_runs(train_zoo.parse_args(["--runs-dir", str(tmp_path)]))}
+
+    def scripts_of(name):
+        return [(c[1], c[c.index("--baseline") + 1] if "--baseline" in c else None)
+                for c in train_zoo.zoo_commands(runs[name], "D")]
+
+    assert scripts_of("wrn16-2-baseline") == [("scripts/export_hub_folder.py", None),
+                                              ("scripts/evaluate_mimoconv.py", "none"), ("scripts/export_hub_folder.py", None)]
+    assert scripts_of("mimoconv16-2-n4-dynamic")[1] == ("scripts/evaluate_mimoconv.py", "zoo/wrn16-2-baseline")
+    assert scripts_of("performer-text1k") == [("scripts/export_hub_folder.py", None), ("scripts/evaluate_mimoformer.py", None)]
+    assert scripts_of("mimoformer-att-listops-cpu")[1] == ("scripts/evaluate_mimoformer.py", "zoo/performer-listops-cpu")
+    export = train_zoo.zoo_commands(runs["mimoconv16-2-n2"], "D")[0]
+    assert export[2:] == [str(tmp_path / "mimoconv16-2-n2" / "hub"), "--checkpoint-only", "--output", "zoo/mimoconv16-2-n2"]
+    # Text runs come after their task's Performer in the queue: its folder exists when they are evaluated.
+    order = list(runs)
+    assert order.index("performer-text1k") < order.index("mimoformer-att-text1k")
 
 
 def test_run_queue_skips_finished_runs_and_reports_each_new_one(tmp_path):
