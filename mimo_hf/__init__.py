@@ -14,11 +14,11 @@ from transformers import (
 from .models.mimoconv.configuration_mimoconv import MIMOConvConfig
 from .models.mimoconv.modeling_mimoconv import MIMOConvForImageClassification, MIMOConvModel
 from .models.mimoformer.configuration_mimoformer import MIMOFormerConfig
-from .models.pipeline_routing import route_stock_pipelines
 from .models.mimoformer.modeling_mimoformer import (
     MIMOFormerForSequenceClassification,
     MIMOFormerModel,
 )
+from .models.pipeline_routing import route_stock_pipelines
 
 __version__ = "0.1.0"
 __all__ = [

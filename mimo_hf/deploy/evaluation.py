@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mimo_hf.data.augment import normalize
+from mimo_hf.evaluation.throughput import other_cpu_share
 from .benchmark import session_runner, time_callables, torch_runner
 from .runtime import DeployedClassifier, read_manifest, runtime_versions, sha256_of_files
 
@@ -74,8 +75,7 @@ def time_all(entries, batch_size, warmup, repeats, progress=True):
     """({key: images/s} of every entry from one interleaved run, the other processes' CPU share meanwhile)."""
     with tqdm(total=repeats, desc="timing", disable=not progress) as bar:
         timings = time_callables(entries, warmup=warmup, repeats=repeats, progress=bar)
-    share = next(iter(timings.values()))["other_cpu_share"]
-    return {key: batch_size / t["median_s"] for key, t in timings.items()}, share
+    return {key: batch_size / t["median_s"] for key, t in timings.items()}, other_cpu_share(timings)
 
 
 def folder_record(folder):

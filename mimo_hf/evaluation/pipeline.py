@@ -177,7 +177,7 @@ class Evaluation:
         """{name: inputs per second}, every point and the baseline timed side by side, same batch."""
         from tqdm.auto import tqdm
 
-        from mimo_hf.evaluation.throughput import time_interleaved
+        from mimo_hf.evaluation.throughput import other_cpu_share, time_interleaved
 
         batch = self.timing_batch(dataset, self.inputs)
         entries = [(self.point_name(p), model, p) for p in points]
@@ -187,7 +187,7 @@ class Evaluation:
             timings = time_interleaved(entries, batch, warmup=self.settings.warmup, repeats=self.settings.repeats,
                                        progress=bar)
         size = next(iter(batch.values())).shape[0]
-        self.other_cpu_share = next(iter(timings.values()))["other_cpu_share"]
+        self.other_cpu_share = other_cpu_share(timings)
         return {name: size / t["median_s"] for name, t in timings.items()}
 
     def timing_batch(self, dataset, inputs):

@@ -122,6 +122,11 @@ class OtherLoad:
         return False
 
 
+def other_cpu_share(timings):
+    """The other processes' CPU share of one timing run (the same in every entry of its result)."""
+    return next(iter(timings.values()))["other_cpu_share"]
+
+
 def time_steps_interleaved(steps, warmup=2, repeats=10, progress=None):
     """Seconds per call of each zero-argument callable in {name: step}, the median over `repeats`
     interleaved rounds (each step once per round, in turn).
