@@ -55,7 +55,18 @@ def ordered_fields(cls):
     return sorted(flags, key=lambda f: (groups.index(f.metadata["group"]), f.name in inherited))
 
 
-def build_parser(cls, description, formatter_class=argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """`--help` with each flag's default, unless its help already says what the default is (a default
+    computed from the checkout's location would print a machine path), and the description's line
+    breaks kept."""
+
+    def _get_help_string(self, action):
+        if "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(cls, description, formatter_class=HelpFormatter):
     """The `argparse` parser of a settings dataclass (see the module docstring)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=formatter_class)
     titles = getattr(cls, "group_titles", {})

@@ -22,11 +22,10 @@ nothing (scripts/export_onnx.py makes deployable int8 models from trained checkp
 
 from mimo_hf import settings
 from mimo_hf.evaluation.benchmark import BenchmarkSettings, benchmark
-from mimo_hf.evaluation.pipeline import Formatter
 
 
 def main(argv=None):
-    parser = settings.build_parser(BenchmarkSettings, __doc__, Formatter)
+    parser = settings.build_parser(BenchmarkSettings, __doc__)
     return benchmark(settings.from_namespace(BenchmarkSettings, parser.parse_args(argv)))
 
 

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 
+from mimo_hf.settings import HelpFormatter
 from mimo_hf.training.diagnosis_mimoformer import (
     MODELS,
     attention_interference,
@@ -39,15 +40,11 @@ from mimo_hf.training.diagnosis_mimoformer import (
 )
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the description's line breaks."""
-
-
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=_Formatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("command", choices=["grid", "report", "gradients", "baselines"])
     p.add_argument("--output-dir", required=True, help="folder for runs/, rows.jsonl, table.md, curves.png")
-    p.add_argument("--work-dir", default=None, help="training run folders (checkpoints, Hub exports; default <output-dir>/work)")
+    p.add_argument("--work-dir", default=None, help="training run folders: checkpoints, Hub exports (default: <output-dir>/work)")
     p.add_argument("--data-dir", default=None, help="ListOps folder from scripts/generate_listops.py (grid, gradients)")
     p.add_argument("--max-length", type=int, default=128, help="padded sequence length (>= the longest expression)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))

@@ -21,14 +21,11 @@ import os
 import time
 
 from mimo_hf.data.listops import LISTOPS_PRESETS, write_listops_dataset
-
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the description's line breaks."""
+from mimo_hf.settings import HelpFormatter
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=_Formatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--output-dir", required=True, default=argparse.SUPPRESS,
                    help="folder to write the parquet splits and generation.json into")
     p.add_argument("--preset", choices=sorted(LISTOPS_PRESETS), default="lra", help="sizes and length range to start from")

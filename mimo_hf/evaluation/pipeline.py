@@ -20,10 +20,6 @@ from mimo_hf.settings import option
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in --help, and the description's line breaks kept."""
-
-
 @dataclass
 class EvaluationSettings:
     """The flags every evaluation script shares."""
@@ -49,7 +45,7 @@ class EvaluationSettings:
     @classmethod
     def from_flags(cls, argv=None, description=None):
         argv = sys.argv[1:] if argv is None else list(argv)
-        namespace = flags.build_parser(cls, description or cls.__doc__, Formatter).parse_args(argv)
+        namespace = flags.build_parser(cls, description or cls.__doc__).parse_args(argv)
         values = {name: getattr(namespace, name) for name in vars(namespace)}
         return cls(**values, argv=argv)
 
