@@ -20,10 +20,10 @@ import argparse
 import json
 from pathlib import Path
 
+from mimo_hf.deploy.hub import RUNTIME_NAMES as RUNTIMES
 from mimo_hf.evaluation.throughput import BUSY_MACHINE_SHARE
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIMES = {"torch": "PyTorch (eager)", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 
 
 def load(zoo, names=None):

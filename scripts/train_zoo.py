@@ -79,27 +79,29 @@ def queued_runs(args):
     return runs
 
 
-def zoo_commands(run, data_dir):
+def zoo_commands(run, data_dir, threads):
     """The commands that turn a finished run into zoo/<name> with its test-split results, from the repo root
-    (relative paths: the results record the evaluation command as a user would type it)."""
+    (relative paths: the results record the evaluation command as a user would type it), timed on
+    `threads` threads (the runs' --num-threads)."""
     python, zoo = sys.executable, f"zoo/{run.name}"
     commands = [[python, "scripts/export_hub_folder.py", str(Path(run.output_dir) / "hub"), "--checkpoint-only",
                  "--output", zoo]]
     if run.name in ZOO_RUNS:
         baseline = "none" if run.name == "wrn16-2-baseline" else "zoo/wrn16-2-baseline"
         commands.append([python, "scripts/evaluate_mimoconv.py", "--model", zoo, "--baseline", baseline,
-                         "--data-dir", data_dir, "--output-dir", zoo, "--results-file", "eval_results.json"])
+                         "--data-dir", data_dir, "--threads", str(threads), "--output-dir", zoo,
+                         "--results-file", "eval_results.json"])
         commands.append([python, "scripts/export_hub_folder.py", zoo, "--widget-images"])
     else:
         task = next(t for t in TEXT_TASKS if run.name.endswith(f"-{t}"))
         # Each MIMOFormer is scored and timed beside the Performer of its task (trained before it in the queue).
         baseline = [] if run.name == f"performer-{task}" else ["--baseline", f"zoo/performer-{task}"]
-        commands.append([python, "scripts/evaluate_mimoformer.py", "--model", zoo, *baseline, "--threads", "2",
+        commands.append([python, "scripts/evaluate_mimoformer.py", "--model", zoo, *baseline, "--threads", str(threads),
                          "--output-dir", zoo, "--results-file", "eval_results.json"])
     return commands
 
 
-def export_to_zoo(run, data_dir):
+def export_to_zoo(run, data_dir, threads):
     """on_finished of the queue: move the old zoo folder aside, copy the run in, evaluate it."""
     import shutil
 
@@ -110,7 +112,7 @@ def export_to_zoo(run, data_dir):
             shutil.rmtree(aside)
         shutil.move(str(old), str(aside))
         print(f"[{run.name}] previous zoo/{run.name} moved to {aside}", flush=True)
-    for command in zoo_commands(run, data_dir):
+    for command in zoo_commands(run, data_dir, threads):
         print(f"[{run.name}] {shlex.join(command)}", flush=True)
         subprocess.run(command, check=True, cwd=ROOT)
 
@@ -134,7 +136,7 @@ def main(argv=None):
             print(f"# {run.name} ({state})\n{shlex.join(run.command())}")
         return runs
     generate_listops_if_missing(args, runs)
-    run_queue(runs, on_finished=None if args.no_export else (lambda run: export_to_zoo(run, args.data_dir)))
+    run_queue(runs, on_finished=None if args.no_export else (lambda run: export_to_zoo(run, args.data_dir, args.num_threads)))
     return runs
 
 

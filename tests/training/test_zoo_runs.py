@@ -81,14 +81,18 @@ def test_finished_runs_go_into_the_zoo_with_their_evaluation(tmp_path):
 
     def scripts_of(name):
         return [(c[1], c[c.index("--baseline") + 1] if "--baseline" in c else None)
-                for c in train_zoo.zoo_commands(runs[name], "D")]
+                for c in train_zoo.zoo_commands(runs[name], "D", 3)]
 
     assert scripts_of("wrn16-2-baseline") == [("scripts/export_hub_folder.py", None),
                                               ("scripts/evaluate_mimoconv.py", "none"), ("scripts/export_hub_folder.py", None)]
     assert scripts_of("mimoconv16-2-n4-dynamic")[1] == ("scripts/evaluate_mimoconv.py", "zoo/wrn16-2-baseline")
     assert scripts_of("performer-text1k") == [("scripts/export_hub_folder.py", None), ("scripts/evaluate_mimoformer.py", None)]
     assert scripts_of("mimoformer-att-listops-cpu")[1] == ("scripts/evaluate_mimoformer.py", "zoo/performer-listops-cpu")
-    export = train_zoo.zoo_commands(runs["mimoconv16-2-n2"], "D")[0]
+    # Evaluations time on the runs' --num-threads, image and text alike.
+    for name in ("mimoconv16-2-n2", "performer-text1k"):
+        evaluation = train_zoo.zoo_commands(runs[name], "D", 3)[1]
+        assert evaluation[evaluation.index("--threads") + 1] == "3"
+    export = train_zoo.zoo_commands(runs["mimoconv16-2-n2"], "D", 3)[0]
     assert export[2:] == [str(tmp_path / "mimoconv16-2-n2" / "hub"), "--checkpoint-only", "--output", "zoo/mimoconv16-2-n2"]
     # Text runs come after their task's Performer in the queue: its folder exists when they are evaluated.
     order = list(runs)
