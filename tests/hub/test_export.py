@@ -67,12 +67,18 @@ def test_export_never_overwrites_unless_told(tmp_path):
 
 
 def test_checkpoint_files_skip_generated_hidden_and_cache_files(tmp_path):
-    folder = export_folder(CONVERSION, tmp_path / "hub", card="# card\n")
+    # The zoo folder's own files only (a local export may have added a git-ignored onnx/ beside them).
+    source = tmp_path / "source"
+    source.mkdir()
+    for path in CONVERSION.iterdir():
+        if path.is_file():
+            shutil.copy2(path, source / path.name)
+    folder = export_folder(source, tmp_path / "hub", card="# card\n")
     (folder / ".cache").mkdir()
     (folder / ".cache" / "x.json").write_text("{}")
     (folder / "onnx").mkdir()
     (folder / "onnx" / "model_k1.onnx").write_bytes(b"graph")  # sub-folders are checkpoint files too
-    assert checkpoint_files(folder) == sorted([*(p.name for p in CONVERSION.iterdir()), "onnx/model_k1.onnx"])
+    assert checkpoint_files(folder) == sorted([*(p.name for p in source.iterdir()), "onnx/model_k1.onnx"])
 
 
 def test_save_hub_folder_writes_either_kind(tmp_path):
