@@ -11,9 +11,11 @@ Examples:
     python scripts/recipe_study.py --runs-dir ../runs/recipe-study                    # run every variant
     python scripts/recipe_study.py --runs-dir ../runs/recipe-study --only base-fast   # one of them
     python scripts/recipe_study.py --runs-dir ../runs/recipe-study --summarize --output docs/recipe_study.json
+    python scripts/recipe_study.py --table docs/recipe_study.json      # the committed table, no runs needed
 
 --summarize reads each finished run's metrics_history.json and prints the study table (markdown), and
-with --output also writes it as JSON rows.
+with --output also writes it as JSON rows; --table prints the table of such a JSON file (the one in
+docs/mimoconv_recipe_study.md and the README).
 """
 
 import argparse
@@ -43,7 +45,8 @@ VARIANTS = {
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs-dir", required=True, help="where the study's run folders go (keep outside git)")
+    p.add_argument("--runs-dir", default=None, help="where the study's run folders go (keep outside git); required "
+                                                     "unless --table")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "cifar10"),
                    help="CIFAR-10 parquet folder (default: ../shared/data/cifar10, the project's JPEG copy)")
     p.add_argument("--epochs", type=int, default=3, help="epochs per proxy run (default: 3)")
@@ -52,7 +55,11 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     p.add_argument("--summarize", action="store_true", help="print the table of the finished runs instead of training")
     p.add_argument("--output", default=None, help="with --summarize: also write the rows as JSON")
-    return p.parse_args(argv)
+    p.add_argument("--table", default=None, metavar="JSON", help="print the table of rows written by --summarize --output")
+    args = p.parse_args(argv)
+    if args.runs_dir is None and args.table is None:
+        p.error("--runs-dir is required (unless --table)")
+    return args
 
 
 def queued_run(name, args):
@@ -85,6 +92,15 @@ def summarize(args):
                      "command": " ".join(["python", "scripts/train_mimoconv.py", *TRUNK, *VARIANTS[name][1],
                                           "--epochs", str(len(history)), "--data-dir", "../shared/data/cifar10",
                                           "--output-dir", f"runs/{name}"])})
+    print_table(rows)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"rows written to {args.output}")
+    return rows
+
+
+def print_table(rows):
     print("| variant | what it tests | N | epochs | validation accuracy (k = N) | raw weights | per epoch (val, k = N) | training minutes |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -93,15 +109,14 @@ def summarize(args):
         curve = " / ".join(f"{100 * v:.1f}" for v in r["val_curve"])
         print(f"| `{r['variant']}` | {r['what']} | {k} | {r['epochs']} | {100 * r[f'val_accuracy@k{k}']:.2f}% | "
               f"{'-' if raw is None else f'{100 * raw:.2f}%'} | {curve} | {r['train_minutes']} |")
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(rows, indent=2) + "\n")
-        print(f"rows written to {args.output}")
-    return rows
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.table:
+        rows = json.loads(Path(args.table).read_text())
+        print_table(rows)
+        return rows
     if args.summarize:
         return summarize(args)
     run_all(args)

@@ -3,8 +3,8 @@
 six MIMOFormer text runs).
 
 The CIFAR-10 runs are scripts/train_mimoconv.py with the fast preset (chosen by scripts/recipe_study.py on the
-45k/5k train/validation split; docs/mimoconv_recipe_study.md) and the same number of epochs each (an
-epoch of capacity N passes over the training images N times, the paper's fairness rule). 5,000
+45k/5k train/validation split; docs/mimoconv_recipe_study.md), 30 epochs for the baseline and 60 for each
+MIMOConv (an epoch of capacity N passes over the training images N times, the paper's fairness rule). 5,000
 training images are held out for validation; the test split is never read here.
 
 The text runs are scripts/train_mimoformer.py at one size per task (docs/mimoformer_diagnosis.md section
@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 
 from mimo_hf.training.run_queue import QueuedRun, run_queue
-from mimo_hf.training.zoo_runs import TEXT_RUNS, TEXT_TASKS, TRUNK, ZOO_RUNS
+from mimo_hf.training.zoo_runs import TEXT_RUNS, TEXT_TASKS, TRUNK, ZOO_EPOCHS, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,9 @@ def parse_args(argv=None):
                    help="ListOps-CPU folder of the text runs, generated there if missing (default: data/listops-cpu, git-ignored)")
     p.add_argument("--imdb-dir", default="../shared/data/imdb",
                    help="IMDB parquet folder of the text1k runs (default: ../shared/data/imdb)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs of every CIFAR-10 run (default: 30)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs of every CIFAR-10 run (default: each run's own, mimo_hf/training/zoo_runs.py ZOO_EPOCHS: "
+                        "30 for the baseline, 60 for each MIMOConv)")
     p.add_argument("--only", nargs="+", choices=[*ZOO_RUNS, *TEXT_RUNS], default=None, metavar="NAME",
                    help=f"run only these, in this order; names: {', '.join([*ZOO_RUNS, *TEXT_RUNS])}")
     p.add_argument("--num-threads", type=int, default=2, help="torch threads of each run (default: 2)")
@@ -71,7 +73,8 @@ def queued_runs(args):
         common = ["--num-threads", str(args.num_threads), "--seed", str(args.seed)]
         if name in ZOO_RUNS:
             script = "train_mimoconv.py"
-            flags = ["--data-dir", args.data_dir, *TRUNK, *ZOO_RUNS[name], "--epochs", str(args.epochs), *common]
+            flags = ["--data-dir", args.data_dir, *TRUNK, *ZOO_RUNS[name], "--epochs", str(args.epochs or ZOO_EPOCHS[name]),
+                     *common]
         else:
             script = "train_mimoformer.py"
             flags = [f.format(listops_dir=args.listops_dir, imdb_dir=args.imdb_dir) for f in TEXT_RUNS[name]] + common

@@ -8,7 +8,7 @@ import pytest
 
 from mimo_hf.training.recipes import MIMOConvRecipe, MIMOFormerRecipe
 from mimo_hf.training.run_queue import QueuedRun, run_queue
-from mimo_hf.training.zoo_runs import TEXT_RUNS, TRUNK, ZOO_RUNS
+from mimo_hf.training.zoo_runs import TEXT_RUNS, TRUNK, ZOO_EPOCHS, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +43,12 @@ def test_train_zoo_prints_each_run_once_and_resumes_those_with_checkpoints(tmp_p
     n4 = next(r for r in runs if r.name == "mimoconv16-2-n4").command()
     assert n4[-2:] == ["--resume", "latest"] and n4[n4.index("--epochs") + 1] == "7"
     assert "--resume" not in next(r for r in runs if r.name == "mimoconv16-2-n2").command()
+
+
+def test_train_zoo_gives_each_cifar_run_its_own_epochs(tmp_path):
+    runs = {r.name: r.command() for r in _train_zoo().main(["--runs-dir", str(tmp_path), "--print-commands"])}
+    epochs = {name: int(command[command.index("--epochs") + 1]) for name, command in runs.items() if name in ZOO_RUNS}
+    assert epochs == ZOO_EPOCHS and epochs["wrn16-2-baseline"] == 30 and epochs["mimoconv16-2-n4"] == 60
 
 
 @pytest.mark.parametrize("name, attention, grid, grid_warmup, task, length", [
