@@ -1,11 +1,14 @@
 """Long training campaigns as a queue of resumable runs, one at a time.
 
 A run is a training command with its own output folder. The queue runs them in order: a run whose
-Hub-ready folder (`<output-dir>/hub`) exists is finished and skipped, a run with epoch or step
-checkpoints is continued with `--resume latest`, any other run starts fresh. So the same command
+Hub-ready folder (`<output-dir>/hub`) records the end of its schedule is finished and skipped, a run
+with epoch or step checkpoints is continued with `--resume latest`, any other run starts fresh. (A
+MIMOFormer run exports its best checkpoint to `hub/` during training, so the folder's existence alone
+does not mean the run ended.) So the same command
 picks a campaign up wherever the last session left it (a session's processes end when it stops).
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -22,7 +25,24 @@ class QueuedRun:
 
     @property
     def finished(self):
-        return (Path(self.output_dir) / "hub" / "metrics_history.json").is_file()
+        """The run reached the end of its schedule: the last record of `hub/metrics_history.json` is the
+        last epoch (`epochs` in `hub/training_args.json`) or step (`max_steps`), or a time budget ended it."""
+        hub = Path(self.output_dir) / "hub"
+        history_file, args_file = hub / "metrics_history.json", hub / "training_args.json"
+        if not (history_file.is_file() and args_file.is_file()):
+            return False
+        history, recipe = json.loads(history_file.read_text()), json.loads(args_file.read_text())
+        if not history:
+            return False
+        last = history[-1]
+        if last.get("stopped_by") == "time_budget":
+            return True
+        if recipe.get("epochs") is not None and "epoch" in last:
+            return last["epoch"] >= recipe["epochs"]
+        if recipe.get("max_steps") is not None and "step" in last:
+            return last["step"] >= recipe["max_steps"]
+        raise ValueError(f"{hub}: cannot tell whether the run ended (no epochs / max_steps in training_args.json "
+                         "matching its metrics_history.json)")
 
     def has_checkpoint(self):
         checkpoints = Path(self.output_dir) / "checkpoints"

@@ -31,15 +31,40 @@ def test_zoo_runs_parse_into_the_recipes_the_zoo_names(name, capacity, binding, 
     assert recipe.validation_size == 5000  # validation held out of the training split; test never read
 
 
+def _write_hub(run_dir, training_args, history):
+    hub = run_dir / "hub"
+    hub.mkdir(parents=True)
+    (hub / "training_args.json").write_text(json.dumps(training_args))
+    (hub / "metrics_history.json").write_text(json.dumps(history))
+
+
+def test_a_run_is_finished_when_its_records_reach_the_end_of_its_schedule(tmp_path):
+    run = QueuedRun("r", "train.py", [], str(tmp_path / "r"))
+    assert not run.finished  # nothing yet
+    _write_hub(tmp_path / "r", {"max_steps": 6000}, [{"step": 500}, {"step": 5500}])
+    assert not run.finished
+    (tmp_path / "r" / "hub" / "metrics_history.json").write_text(json.dumps([{"step": 5500}, {"step": 6000}]))
+    assert run.finished
+    (tmp_path / "r" / "hub" / "metrics_history.json").write_text(json.dumps([{"step": 700, "stopped_by": "time_budget"}]))
+    assert run.finished  # --max-minutes ended it
+    epochs = QueuedRun("e", "train.py", [], str(tmp_path / "e"))
+    _write_hub(tmp_path / "e", {"epochs": 3}, [{"epoch": 1}, {"epoch": 2}])
+    assert not epochs.finished
+    (tmp_path / "e" / "hub" / "metrics_history.json").write_text(json.dumps([{"epoch": 3}]))
+    assert epochs.finished
+
+
 def test_train_zoo_prints_each_run_once_and_resumes_those_with_checkpoints(tmp_path, capsys):
     (tmp_path / "mimoconv16-2-n4" / "checkpoints" / "epoch_3").mkdir(parents=True)
-    (tmp_path / "wrn16-2-baseline" / "hub").mkdir(parents=True)
-    (tmp_path / "wrn16-2-baseline" / "hub" / "metrics_history.json").write_text("[]")
+    _write_hub(tmp_path / "wrn16-2-baseline", {"epochs": 30}, [{"epoch": 29}, {"epoch": 30}])
+    # A MIMOFormer run exports its best checkpoint during training: a hub/ folder mid-run is not the end.
+    _write_hub(tmp_path / "performer-text1k", {"max_steps": 6000}, [{"step": 500}, {"step": 3000}])
+    (tmp_path / "performer-text1k" / "checkpoints" / "step_3000").mkdir(parents=True)
     runs = _train_zoo().main(["--runs-dir", str(tmp_path), "--print-commands", "--epochs", "7"])
     out = capsys.readouterr().out
     assert [r.name for r in runs] == [*ZOO_RUNS, *TEXT_RUNS]
     assert "# wrn16-2-baseline (finished)" in out and "# mimoconv16-2-n4 (resumes)" in out
-    assert "# mimoconv16-2-n2 (starts)" in out
+    assert "# mimoconv16-2-n2 (starts)" in out and "# performer-text1k (resumes)" in out
     n4 = next(r for r in runs if r.name == "mimoconv16-2-n4").command()
     assert n4[-2:] == ["--resume", "latest"] and n4[n4.index("--epochs") + 1] == "7"
     assert "--resume" not in next(r for r in runs if r.name == "mimoconv16-2-n2").command()
@@ -111,14 +136,14 @@ def test_run_queue_skips_finished_runs_and_reports_each_new_one(tmp_path):
     script.write_text("import json, sys, pathlib\n"
                       "out = pathlib.Path(sys.argv[sys.argv.index('--output-dir') + 1]) / 'hub'\n"
                       "out.mkdir(parents=True)\n"
-                      "(out / 'metrics_history.json').write_text(json.dumps(sys.argv[1:]))\n")
+                      "(out / 'training_args.json').write_text(json.dumps({'epochs': 1, 'argv': sys.argv[1:]}))\n"
+                      "(out / 'metrics_history.json').write_text(json.dumps([{'epoch': 1}]))\n")
     runs = [QueuedRun(name, str(script), ["--flag", name], str(tmp_path / name)) for name in ("a", "b", "c")]
-    (tmp_path / "a" / "hub").mkdir(parents=True)
-    (tmp_path / "a" / "hub" / "metrics_history.json").write_text("[]")
+    _write_hub(tmp_path / "a", {"epochs": 2}, [{"epoch": 2}])
     finished = []
     run_queue(runs, on_finished=lambda run: finished.append(run.name), stop_after=["b"])
     assert finished == ["b"] and not runs[2].finished  # a skipped, b run, stopped before c
-    assert json.loads((tmp_path / "b" / "hub" / "metrics_history.json").read_text())[:2] == ["--flag", "b"]
+    assert json.loads((tmp_path / "b" / "hub" / "training_args.json").read_text())["argv"][:2] == ["--flag", "b"]
 
 
 def test_run_queue_names_the_log_of_a_failed_run(tmp_path):
