@@ -3,7 +3,7 @@
 
 Each study run is `scripts/train_mimoconv.py` with the zoo's WRN-16-2 trunk, one recipe variant and
 `--epochs` epochs (fairness rule: an epoch of capacity N passes over the data N times). Runs execute
-one at a time and are resumable: a finished run (its `hub/` folder exists) is skipped, an interrupted
+one at a time and are resumable: a finished run (its `hub/` records reach the last epoch) is skipped, an interrupted
 one continues from its last epoch checkpoint (`--resume latest`). Only validation accuracy is read
 (5,000 training images held out); the test split is never touched.
 

@@ -12,8 +12,9 @@ The text runs are scripts/train_mimoformer.py at one size per task (docs/mimofor
 ListOps-CPU (length 500; generated into --listops-dir first if it is missing) and on byte-level IMDB cut to
 1,000 bytes ("text1k"); each keeps its best checkpoint on the validation split.
 
-A finished run (its `hub/` folder exists) is skipped, an interrupted one continues from its last epoch
-checkpoint with `--resume latest`, so the same command picks the campaign up wherever a session left it.
+A finished run (its `hub/` records reach the end of its schedule) is skipped, an interrupted one continues from its last
+epoch or step checkpoint with `--resume latest`, so the same command picks the campaign up wherever a session
+left it.
 
 Examples:
     python scripts/train_zoo.py --runs-dir ../runs/zoo                           # the whole queue
