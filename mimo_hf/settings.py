@@ -75,7 +75,9 @@ def build_parser(cls, description, formatter_class=HelpFormatter):
     for field in ordered_fields(cls):
         name = field.metadata["group"]
         if name not in groups:
-            groups[name] = parser.add_argument_group(titles.get(name, GROUP_TITLES.get(name, name)))
+            # Flags without a group join argparse's own "options" (with --help) instead of a second heading of that name.
+            groups[name] = parser if name is None and name not in titles else \
+                parser.add_argument_group(titles.get(name, GROUP_TITLES.get(name, name)))
         kwargs = dict(field.metadata["argparse"])
         default = _default(field)
         if isinstance(default, bool) and "action" not in kwargs:
