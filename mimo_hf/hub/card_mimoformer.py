@@ -160,7 +160,11 @@ def mimoformer_card_parts(ctx):
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     examples = {"listops": LISTOPS_EXAMPLES, "text": TEXT_EXAMPLES}.get(task, [])
     story = _training_story(ctx)
-    zoo = in_zoo(ctx)
+    # The first text zoo ran on one shared GPU under wall-clock budgets (--max-minutes); its cards tell that
+    # story. Folders from the CPU queue (scripts/train_zoo.py, full --max-steps schedules) name the queue instead.
+    zoo = in_zoo(ctx) and bool((args or {}).get("max_minutes"))
+    queue_command = f"python scripts/train_zoo.py --runs-dir ../runs/zoo --only {ctx.folder.name}" \
+        if in_zoo(ctx) and not zoo else None
     baseline = baseline_row(ctx)
     full_row = rows_at.get(grid_text(grid))
     max_train = (args or {}).get("max_train_samples")
@@ -170,6 +174,7 @@ def mimoformer_card_parts(ctx):
         mimo_n=grid[1], group_size=grid[0] * grid[1], trained_grids=trained,
         grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows], rows=rows,
         full_row=full_row, single_row=rows_at.get("1x1"), baseline=baseline, task=task, in_zoo=zoo,
+        queue_command=queue_command,
         below_baseline=bool(baseline and full_row) and ctx.results["results"] and
         next(r["accuracy"] for r in ctx.results["results"] if r["grid"] == grid_text(grid)) < ctx.results["baseline"]["accuracy"],
         train_subset=f" (at most the first {max_train:,} of the rest trained on, `--max-train-samples`)" if max_train else "",

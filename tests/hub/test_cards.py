@@ -175,8 +175,13 @@ def test_mimoformer_body_quotes_the_measurements(push, assembled_zoo):
             assert f"**{100 * baseline['accuracy']:.2f}%** for the Performer" in text
         else:
             assert "Below the Performer baseline" not in text
-    # Where each number was measured: accuracy on the GPU, throughput on this CPU.
-    assert f"measured on an {results['hardware']['gpu']}" in text and "test accuracy (GPU)" in text
+    # Where each number was measured: accuracy on the GPU (the first text zoo) or the CPU, throughput on this CPU.
+    if results["hardware"].get("gpu"):
+        assert f"measured on an {results['hardware']['gpu']}" in text and "test accuracy (GPU)" in text
+    else:
+        assert f"measured on {results['hardware']['cpu']}" in text and "test accuracy (CPU)" in text
+        assert "NVIDIA" not in text  # a CPU-trained checkpoint's card tells no GPU story
+        assert f"python scripts/train_zoo.py --runs-dir ../runs/zoo --only {push.folder_path.name}" in text
     cpu = results["throughput_hardware"]
     assert f"measured on {cpu['cpu']} with {cpu['threads']} thread(s)" in text and "sequences/s (CPU)" in text
     assert results["command"] in text and results["throughput_command"] in text
@@ -188,7 +193,10 @@ def test_mimoformer_body_quotes_the_measurements(push, assembled_zoo):
     if len(segments) > 1:  # a resumed run: both budgets and the first run's stop are on the card
         assert segments[0]["stopped_by"] == "time_budget" and f"stopped at step {segments[0]['last_step']}" in text
         assert "MAX_MINUTES=5.5" in text and f"MAX_MINUTES={args['max_minutes']} RESUME=1" in text
-    assert "NVIDIA H200" in text and "bash scripts/reproduce_mimoformer_zoo.sh" in text
+    if args.get("max_minutes"):  # the first text zoo: one shared GPU, wall-clock budgets
+        assert "NVIDIA H200" in text and "bash scripts/reproduce_mimoformer_zoo.sh" in text
+    else:  # the CPU queue's full schedules
+        assert "reproduce_mimoformer_zoo.sh" not in text and "scripts/train_zoo.py" in text
     assert f'repo_id, revision = "{push.repo_id}", "{push.revision}"' in text
     assert "trust_remote_code=True" in text and "AutoModelForSequenceClassification" in text
     assert "arXiv" in text and "2312.02829" in text and "@inproceedings" in text
