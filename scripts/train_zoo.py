@@ -74,7 +74,8 @@ def queued_runs(args):
         common = ["--num-threads", str(args.num_threads), "--seed", str(args.seed)]
         if name in ZOO_RUNS:
             script = "train_mimoconv.py"
-            flags = ["--data-dir", args.data_dir, *TRUNK, *ZOO_RUNS[name], "--epochs", str(args.epochs or ZOO_EPOCHS[name]),
+            flags = ["--data-dir", args.data_dir, *TRUNK, *ZOO_RUNS[name], "--epochs",
+                     str(ZOO_EPOCHS[name] if args.epochs is None else args.epochs),
                      *common]
         else:
             script = "train_mimoformer.py"

@@ -162,9 +162,10 @@ def mimoformer_card_parts(ctx):
     story = _training_story(ctx)
     # The first text zoo ran on one shared GPU under wall-clock budgets (--max-minutes); its cards tell that
     # story. Folders from the CPU queue (scripts/train_zoo.py, full --max-steps schedules) name the queue instead.
-    zoo = in_zoo(ctx) and bool((args or {}).get("max_minutes"))
+    zoo_folder = in_zoo(ctx)
+    zoo = zoo_folder and bool((args or {}).get("max_minutes"))
     queue_command = f"python scripts/train_zoo.py --runs-dir ../runs/zoo --only {ctx.folder.name}" \
-        if in_zoo(ctx) and not zoo else None
+        if zoo_folder and not zoo else None
     baseline = baseline_row(ctx)
     full_row = rows_at.get(grid_text(grid))
     max_train = (args or {}).get("max_train_samples")

@@ -4,8 +4,8 @@ A run is a training command with its own output folder. The queue runs them in o
 Hub-ready folder (`<output-dir>/hub`) records the end of its schedule is finished and skipped, a run
 with epoch or step checkpoints is continued with `--resume latest`, any other run starts fresh. (A
 MIMOFormer run exports its best checkpoint to `hub/` during training, so the folder's existence alone
-does not mean the run ended.) So the same command
-picks a campaign up wherever the last session left it (a session's processes end when it stops).
+does not mean the run ended.) So the same command picks a campaign up wherever the last session
+left it (a session's processes end when it stops).
 """
 
 import json
