@@ -84,12 +84,13 @@ def mimoformer_table(zoo):
         args = json.loads((path.parent / "training_args.json").read_text())
         task = f"{TASK_NAMES[report['task']]} ({report['sequence_length']})"
         steps = f"{history[-1]['step']} / {args['max_steps']}"
+        commands = dict.fromkeys([report["command"], report.get("throughput_command", "-")])  # one run may do both
+        commands = "; ".join(f"`{c}`" for c in commands)
         for r in report["results"]:
             speedup = r.get("speedup_vs_baseline", 1.0 if config["attention_type"] == "performer" else None)
             print(f"| `{path.parent.name}` | {task} | {config['attention_type']} | {r['grid']} | {steps} | "
                   f"{100 * r['accuracy']:.2f}% | {r.get('sequences_per_s', '-')} | "
-                  f"{f'{speedup:.2f}x' if speedup is not None else '-'} | `{report['command']}`; "
-                  f"`{report.get('throughput_command', '-')}` |")
+                  f"{f'{speedup:.2f}x' if speedup is not None else '-'} | {commands} |")
 
 
 # The zoo's accuracy targets (issue #3): (label, model, k, reference, allowed gap in points).

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_checkpoints import lra_image_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,14 +100,16 @@ def test_benchmark_times_mimoformer_variants_side_by_side(tmp_path):
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "cifar10").is_dir(), reason="needs ../shared/data/cifar10")
 def test_evaluate_mimoformer_scores_grids_and_merges_throughput(tmp_path):
     script = _load("evaluate_mimoformer")
-    common = ["--model", str(ROOT / "zoo" / "mimoformer-attmlp-lra-image"), "--baseline", str(ROOT / "zoo" / "performer-lra-image"),
-              "--max-eval-samples", "24", "--check-subset", "8", "--batch-size", "8", "--output-dir", str(tmp_path)]
+    model = lra_image_checkpoint(tmp_path / "image-attmlp", attention_type="mimo_att_mlp", grid=(2, 2))
+    baseline = lra_image_checkpoint(tmp_path / "image-performer", attention_type="performer")
+    common = ["--model", str(model), "--baseline", str(baseline), "--max-eval-samples", "24", "--check-subset", "8",
+              "--batch-size", "8", "--output-dir", str(tmp_path / "eval")]
     report = script.main(common + ["--no-throughput"])
     assert [r["grid"] for r in report["results"]] == ["1x1", "2x2"]
     assert all(r["count"] == 24 and "sequences_per_s" not in r for r in report["results"])
     merged = script.main(common + ["--throughput-only", "--throughput-batch-size", "8", "--repeats", "1", "--warmup", "0",
                                    "--threads", "1"])
-    stored = json.loads((tmp_path / "results.json").read_text())
+    stored = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert [r["accuracy"] for r in stored["results"]] == [r["accuracy"] for r in report["results"]]  # kept
     assert all(r["sequences_per_s"] > 0 for r in stored["results"]) and stored["baseline"]["sequences_per_s"] > 0
     assert stored["throughput_command"] and merged["throughput_device"] == "cpu"

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_checkpoints import lra_image_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,11 +19,12 @@ def _main():
 
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "cifar10").is_dir(), reason="needs ../shared/data/cifar10")
 def test_check_subset_zero_records_no_subset_accuracy(tmp_path):
-    common = ["--model", str(ROOT / "zoo" / "mimoformer-att-lra-image"), "--max-eval-samples", "8", "--batch-size", "8",
-              "--no-throughput", "--output-dir", str(tmp_path)]
+    model = lra_image_checkpoint(tmp_path / "image-mimoformer", attention_type="mimo_att")
+    common = ["--model", str(model), "--max-eval-samples", "8", "--batch-size", "8",
+              "--no-throughput", "--output-dir", str(tmp_path / "eval")]
     report = _main()(common + ["--check-subset", "0"])
     assert report["subset_size"] == 0
     assert all(r["subset_accuracy"] is None and r["count"] == 8 for r in report["results"])
-    assert json.loads((tmp_path / "results.json").read_text())["results"] == report["results"]
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["results"] == report["results"]
     with pytest.raises(SystemExit, match="--check-subset must be >= 0"):
         _main()(common + ["--check-subset", "-1"])

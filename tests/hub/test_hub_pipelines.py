@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_checkpoints import lra_image_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 ZOO = REPO / "zoo"
 CHILD = Path(__file__).resolve().parents[1] / "helpers" / "pipeline_child.py"
-IMAGE, TEXT, NO_TOKENIZER = "mimoconv16-2-n2", "mimoformer-att-listops-cpu", "mimoformer-att-lra-image"
+IMAGE, TEXT = "mimoconv16-2-n2", "mimoformer-att-listops-cpu"
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,8 @@ def child(tmp_path_factory):
     from mimo_hf.hub.export import export_folder
 
     tmp = tmp_path_factory.mktemp("hub_pipelines")
-    folders = {key: str(export_folder(ZOO / name, tmp / name)) for key, name in
-               (("image", IMAGE), ("text", TEXT), ("no_tokenizer", NO_TOKENIZER))}
+    folders = {key: str(export_folder(ZOO / name, tmp / name)) for key, name in (("image", IMAGE), ("text", TEXT))}
+    folders["no_tokenizer"] = str(export_folder(lra_image_checkpoint(tmp / "image-checkpoint"), tmp / "image-mimoformer"))
     output = tmp / "result.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "PYTHON"))}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp / "hf_home"), HF_MODULES_CACHE=str(tmp / "modules"),
@@ -149,13 +150,14 @@ def test_package_route_leaves_other_models_with_the_stock_classes():
     assert len(other(["[MIN 3 8 ]"])) == 1
 
 
-def test_package_route_folder_without_tokenizer_says_so():
+def test_package_route_folder_without_tokenizer_says_so(tmp_path):
     from transformers import pipeline
 
     import mimo_hf  # noqa: F401
 
-    with pytest.raises(ValueError, match=r"mimoformer-att-lra-image has no tokenizer \(no tokenizer.json") as info:
-        pipeline("text-classification", model=str(ZOO / NO_TOKENIZER))
+    folder = lra_image_checkpoint(tmp_path / "image-mimoformer")
+    with pytest.raises(ValueError, match=r"image-mimoformer has no tokenizer \(no tokenizer.json") as info:
+        pipeline("text-classification", model=str(folder))
     assert "sentencepiece" not in str(info.value)
 
 
