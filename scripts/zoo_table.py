@@ -2,13 +2,15 @@
 """Print the zoo tables of the README from zoo/*/eval_results.json.
 
 MIMOConv rows come from scripts/evaluate_mimoconv.py results, MIMOFormer rows (--architecture
-mimoformer) from scripts/evaluate_mimoformer.py results: GPU test accuracy per grid and the CPU
-throughput merged in by its --throughput-only run.
+mimoformer) from scripts/evaluate_mimoformer.py results: test accuracy per grid and the CPU
+throughput (merged in by a --throughput-only run where accuracy was measured elsewhere).
 """
 
 import argparse
 import json
 from pathlib import Path
+
+from mimo_hf.hub.card_mimoformer import text_title
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +84,8 @@ def mimoformer_table(zoo):
         report = json.loads(path.read_text())
         history = json.loads((path.parent / "metrics_history.json").read_text())
         args = json.loads((path.parent / "training_args.json").read_text())
-        task = f"{TASK_NAMES[report['task']]} ({report['sequence_length']})"
+        name = text_title(report["sequence_length"]) if report["task"] == "text" else TASK_NAMES[report["task"]]
+        task = f"{name} ({report['sequence_length']})"
         steps = f"{history[-1]['step']} / {args['max_steps']}"
         commands = dict.fromkeys([report["command"], report.get("throughput_command", "-")])  # one run may do both
         commands = "; ".join(f"`{c}`" for c in commands)

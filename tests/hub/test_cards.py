@@ -239,6 +239,19 @@ def test_listops_presets_drive_the_generator_script_and_the_cards(assembled_zoo)
         assert preset.title in text and f"{preset.train_size:,} / {preset.validation_size:,} / {preset.test_size:,}" in text
 
 
+TEXT_CARDS = [push for push in MIMOFORMER if _results(push)["task"] == "text"]
+
+
+@pytest.mark.parametrize("push", TEXT_CARDS, ids=[push.path.stem for push in TEXT_CARDS])
+def test_text_card_names_its_length_and_never_claims_lra_text_at_another(push, assembled_zoo):
+    """LRA Text reads 4,000 bytes; a Text-1k card says it is not comparable, an LRA Text card says "as in LRA"."""
+    length = _results(push)["sequence_length"]
+    text = _card(push, assembled_zoo).text
+    assert f"truncated to the first {length:,} bytes" in text
+    assert ("not comparable with LRA Text scores" in text) == (length != 4000) != ("as in LRA." in text)
+    assert ("**LRA Text**" in text) == (length == 4000)
+
+
 SHARED_CIFAR10 = ROOT.parent / "shared" / "data" / "cifar10"
 TINY_IMAGE_RUN = ["--task", "image", "--data-dir", str(SHARED_CIFAR10), "--max-train-samples", "32", "--validation-size", "100",
                   "--max-eval-samples", "16", "--max-steps", "2", "--warmup-steps", "1", "--grid-warmup-steps", "0",
