@@ -25,7 +25,10 @@ def main(argv=None):
     if args.publish:
         return publish_table()
     if args.architecture == "mimoformer":
-        return mimoformer_table(args.zoo)
+        rows = mimoformer_table(args.zoo)
+        if args.targets:
+            print_mimoformer_targets(rows)
+        return None
     rows = []
     for path in sorted(Path(args.zoo).glob("*/eval_results.json")):
         report = json.loads(path.read_text())
@@ -75,6 +78,8 @@ TASK_NAMES = {"listops": "ListOps", "image": "LRA Image", "text": "LRA Text"}
 
 
 def mimoformer_table(zoo):
+    """Print the table; returns {folder name: (task cell, config, {grid: test accuracy in %})}."""
+    rows = {}
     print("| model | task (length) | attention | grid | trained steps | test accuracy | sequences/s (CPU) | vs Performer | commands |")
     print("|---|---|---|---|---|---|---|---|---|")
     for path in sorted(Path(zoo).glob("*/eval_results.json")):
@@ -89,11 +94,45 @@ def mimoformer_table(zoo):
         steps = f"{history[-1]['step']} / {args['max_steps']}"
         commands = dict.fromkeys([report["command"], report.get("throughput_command", "-")])  # one run may do both
         commands = "; ".join(f"`{c}`" for c in commands)
+        rows[path.parent.name] = (task, config, {r["grid"]: 100 * r["accuracy"] for r in report["results"]})
         for r in report["results"]:
             speedup = r.get("speedup_vs_baseline", 1.0 if config["attention_type"] == "performer" else None)
             print(f"| `{path.parent.name}` | {task} | {config['attention_type']} | {r['grid']} | {steps} | "
                   f"{100 * r['accuracy']:.2f}% | {r.get('sequences_per_s', '-')} | "
                   f"{f'{speedup:.2f}x' if speedup is not None else '-'} | {commands} |")
+    return rows
+
+
+# Issue 10's targets on each task's test split, against the Performer of the same task and size:
+# (label, folder prefix, largest allowed drop in points). att. may meet its target at 4x4 or, failing
+# that, at 2x2 (the issue: "4x4 with the 2x2 warm-up, or 2x2 if 4x4 cannot reach the target").
+MIMOFORMER_TARGETS = [("MIMOFormer att.+MLP", "mimoformer-attmlp", 3.5), ("MIMOFormer att.", "mimoformer-att", 5.0)]
+ABOVE_CHANCE_POINTS = 10.0  # "every Performer well above chance"
+
+
+def print_mimoformer_targets(rows):
+    print()
+    for name in sorted(n for n in rows if n.startswith("performer-")):
+        task_name = name.removeprefix("performer-")
+        task, config, acc = rows[name]
+        chance, base = 100 / len(config["id2label"]), acc["1x1"]
+        verdict = "met" if base >= chance + ABOVE_CHANCE_POINTS else "not met"
+        print(f"- {task}: Performer at least {ABOVE_CHANCE_POINTS:.0f} points above chance ({chance:.2f}%): "
+              f"{base:.2f}%, {verdict}")
+        for label, prefix, gap in MIMOFORMER_TARGETS:
+            if f"{prefix}-{task_name}" not in rows:
+                print(f"- {task}: {label} within {gap} points of the Performer: no checkpoint")
+                continue
+            _, config, acc = rows[f"{prefix}-{task_name}"]
+            grids = [f"{config['mimo_m']}x{config['mimo_n']}"]
+            grids += [f"{m}x{n}" for m, n in config.get("trained_grids") or [] if f"{m}x{n}" not in grids]
+            cells = []
+            for grid in grids:
+                delta = acc[grid] - base
+                cells.append(f"{acc[grid]:.2f}% at {grid} ({delta:+.2f} points), {'met' if delta >= -gap else 'not met'}")
+                if delta >= -gap:
+                    break
+            print(f"- {task}: {label} within {gap} points of the Performer: {'; '.join(cells)}")
 
 
 # The zoo's accuracy targets (issue #3): (label, model, k, reference, allowed gap in points).

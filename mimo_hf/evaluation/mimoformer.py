@@ -79,8 +79,12 @@ class MIMOFormerPipeline(Evaluation):
         self.data_dir = settings.data_dir or self.run_args.get("data_dir")
         self.previous = None
         if settings.throughput_only:
-            with open(os.path.join(settings.output_dir, settings.results_file)) as f:
-                self.previous = json.load(f)
+            results = Path(settings.output_dir) / settings.results_file
+            if not results.is_file():
+                sys.exit(f"error: --throughput-only merges sequences/s into the accuracy results of an earlier run, and "
+                         f"{results} does not exist: evaluate without --throughput-only first (same --output-dir "
+                         f"and --results-file)")
+            self.previous = json.loads(results.read_text())
 
     def load_model(self, name, revision=None):
         from mimo_hf.evaluation.accuracy import load_classifier

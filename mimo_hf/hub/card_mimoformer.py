@@ -187,6 +187,8 @@ def mimoformer_card_parts(ctx):
         mimo_n=grid[1], group_size=grid[0] * grid[1], trained_grids=trained,
         grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows], rows=rows,
         full_row=full_row, single_row=rows_at.get("1x1"), baseline=baseline, task=task, in_zoo=zoo,
+        # e.g. the 2x2 grid of a 4x4 model's MIMO warm-up: a trained operating point between 1x1 and the full grid
+        warmup_rows=[rows_at[g] for g in trained if g not in (grid_text(grid), "1x1") and g in rows_at],
         queue_command=queue_command,
         below_baseline=bool(baseline and full_row) and ctx.results["results"] and
         next(r["accuracy"] for r in ctx.results["results"] if r["grid"] == grid_text(grid)) < ctx.results["baseline"]["accuracy"],

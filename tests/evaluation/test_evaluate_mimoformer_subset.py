@@ -28,3 +28,9 @@ def test_check_subset_zero_records_no_subset_accuracy(tmp_path):
     assert json.loads((tmp_path / "eval" / "results.json").read_text())["results"] == report["results"]
     with pytest.raises(SystemExit, match="--check-subset must be >= 0"):
         _main()(common + ["--check-subset", "-1"])
+
+
+def test_throughput_only_without_earlier_results_says_what_to_run(tmp_path):
+    model = lra_image_checkpoint(tmp_path / "image-mimoformer", attention_type="mimo_att")
+    with pytest.raises(SystemExit, match=r"--throughput-only merges .* evaluate without --throughput-only first"):
+        _main()(["--model", str(model), "--throughput-only", "--output-dir", str(tmp_path / "nothing-here")])
