@@ -100,9 +100,10 @@ def zoo_commands(run, data_dir, threads):
     else:
         task = next(t for t in TEXT_TASKS if run.name.endswith(f"-{t}"))
         # Each MIMOFormer is scored and timed beside the Performer of its task (trained before it in the queue).
+        # 25 timing rounds: with the default 7, single ratios moved by 20% between runs on the 2-core machine.
         baseline = [] if run.name == f"performer-{task}" else ["--baseline", f"zoo/performer-{task}"]
         commands.append([python, "scripts/evaluate_mimoformer.py", "--model", zoo, *baseline, "--threads", str(threads),
-                         "--output-dir", zoo, "--results-file", "eval_results.json"])
+                         "--repeats", "25", "--warmup", "3", "--output-dir", zoo, "--results-file", "eval_results.json"])
     return commands
 
 
