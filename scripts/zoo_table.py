@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mimo_hf.hub.card_mimoformer import text_title
+from mimo_hf.hub.card_mimoformer import LRA_TITLES, text_title
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def publish_table():
               f"`{push['repo_id']}` ({push['revision']}) | {'yes' if push['repo_id'] in in_space else 'no'} |")
 
 
-TASK_NAMES = {"listops": "ListOps", "image": "LRA Image", "text": "LRA Text"}
+TASK_NAMES = {"listops": "ListOps", **LRA_TITLES}  # text rows: text_title (LRA Text, or Text-1k by its length)
 
 
 def mimoformer_table(zoo):

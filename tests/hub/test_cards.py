@@ -273,9 +273,9 @@ def lra_image_card(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("lra-image-run")
     train(MIMOFormerRecipe.from_flags(TINY_IMAGE_RUN + ["--output-dir", str(tmp / "run")]))
-    runpy.run_path(str(ROOT / "scripts" / "evaluate_mimoformer.py"))["main"](["--model", str(tmp / "run" / "hub"), "--max-eval-samples", "16", "--batch-size", "8",
-                                       "--no-throughput", "--output-dir", str(tmp / "run" / "hub"),
-                                       "--results-file", "eval_results.json"])
+    evaluate = runpy.run_path(str(ROOT / "scripts" / "evaluate_mimoformer.py"))["main"]
+    evaluate(["--model", str(tmp / "run" / "hub"), "--max-eval-samples", "16", "--batch-size", "8", "--no-throughput",
+              "--output-dir", str(tmp / "run" / "hub"), "--results-file", "eval_results.json"])
     (tmp / "run" / "push.yaml").write_text("repo_id: someone/tiny-lra-image\nfolder: hub\ndataset: uoft-cs/cifar10\n"
                                            "license: apache-2.0\ntags: []\nresults: eval_results.json\nprivate: true\n"
                                            "revision: v1\n")
