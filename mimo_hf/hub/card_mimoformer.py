@@ -115,6 +115,23 @@ def _grid_rows(ctx, trained):
             for row in ctx.results["results"]]
 
 
+def _closest_faster_row(ctx):
+    """The grid above 1x1 that is faster than the baseline and loses the least accuracy to it (None if none).
+
+    A card below its baseline names this trade-off, so a reader sees what superposition costs at its best
+    operating point, not only at the full grid."""
+    baseline = ctx.results.get("baseline")
+    if not baseline:
+        return None
+    faster = [row for row in ctx.results["results"]
+              if row["grid"] != "1x1" and (row.get("speedup_vs_baseline") or 0) > 1]
+    if not faster:
+        return None
+    best = max(faster, key=lambda row: row["accuracy"])
+    return dict(grid=best["grid"], accuracy=percent(best["accuracy"]), speedup=f"{best['speedup_vs_baseline']:.2f}x",
+                points=f"{100 * (best['accuracy'] - baseline['accuracy']):+.2f}")
+
+
 def _eval_batch_size(command):
     """The accuracy evaluation's batch size: its command's --batch-size, else the script's default."""
     import shlex
@@ -189,7 +206,7 @@ def mimoformer_card_parts(ctx):
         full_row=full_row, single_row=rows_at.get("1x1"), baseline=baseline, task=task, in_zoo=zoo,
         # e.g. the 2x2 grid of a 4x4 model's MIMO warm-up: a trained operating point between 1x1 and the full grid
         warmup_rows=[rows_at[g] for g in trained if g not in (grid_text(grid), "1x1") and g in rows_at],
-        queue_command=queue_command,
+        queue_command=queue_command, closest_faster=_closest_faster_row(ctx),
         below_baseline=bool(baseline and full_row) and ctx.results["results"] and
         next(r["accuracy"] for r in ctx.results["results"] if r["grid"] == grid_text(grid)) < ctx.results["baseline"]["accuracy"],
         train_subset=f" (at most the first {max_train:,} of the rest trained on, `--max-train-samples`)" if max_train else "",
