@@ -28,8 +28,8 @@ files only; the previous folder is moved to `<runs-dir>/<name>/zoo-before`) and 
 test split (eval_results.json) before the next run starts, so commit zoo/<name> when it appears.
 ONNX exports and deploy results: scripts/reproduce_zoo.sh. On this project's 2-core CPU (2 threads) an epoch took
 about 5-7 minutes for the baseline and more for MIMOConv (the training log's `train_seconds` per epoch);
-a text run about 0.5-0.7 hours on ListOps-CPU and 1-1.3 hours on text1k (estimates from measured
-training throughput, docs/mimoformer_diagnosis.md).
+a text run 35-50 minutes on ListOps-CPU and about 1.6 hours on Text-1k (the finished runs' `minutes`
+in metrics_history.json, e.g. 50 for performer-listops-cpu and 96 for performer-text1k).
 """
 
 import argparse

@@ -30,15 +30,6 @@ LISTOPS_EXAMPLES = [("[MAX 2 9 [MIN 4 7 ] 0 ]", "MAX(2, 9, MIN(4, 7), 0) = 9"),
                     ("[SM 3 [MED 1 5 8 ] 6 ]", "SM = (3 + MED(1, 5, 8) + 6) mod 10 = 4")]
 TEXT_EXAMPLES = [("A warm, funny and beautifully acted film. I loved every minute of it.", "a positive review"),
                  ("Dull, predictable and far too long. I wanted my two hours back.", "a negative review")]
-# The zoo (scripts/reproduce_mimoformer_zoo.sh) ran every task setting at once on one GPU, in two
-# wall-clock-limited segments: a first run with MAX_MINUTES=5.5, then RESUME=1 with the budget that
-# training_args.json records. The first budget is not stored in the folders (training_args.json holds
-# the arguments of the last segment), so it is recorded here; cards use it only when
-# metrics_history.json shows a resumed run.
-ZOO_TASKS = "listops-cpu image listops text"
-ZOO_FIRST_BUDGET_MINUTES = 5.5
-
-
 def listops_setting(dataset):
     """The `LISTOPS_PRESETS` key named by a ListOps results `dataset` ("... --preset cpu)"), or None."""
     for key in LISTOPS_PRESETS:
@@ -73,8 +64,6 @@ def _training_story(ctx):
     return dict(
         segments=segments,
         resumed=len(segments) > 1,
-        first_budget=ZOO_FIRST_BUDGET_MINUTES if len(segments) > 1 else args.get("max_minutes"),
-        last_budget=args.get("max_minutes"),
         final_step=final["step"],
         max_steps=args["max_steps"],
         completed=final["step"] >= args["max_steps"],
@@ -86,14 +75,6 @@ def _training_story(ctx):
         validation_count=best.get(f"val_count@{val_key.split('@')[1]}"),
         eval_every=args.get("eval_every"),
     )
-
-
-def _zoo_commands(story, args):
-    first = f'TASKS="{ZOO_TASKS}" MAX_MINUTES={story["first_budget"]} THROUGHPUT=0 bash scripts/reproduce_mimoformer_zoo.sh'
-    if not story["resumed"]:
-        return [first]
-    return [first, f'TASKS="{ZOO_TASKS}" MAX_MINUTES={args["max_minutes"]} RESUME=1 THROUGHPUT=0 '
-                   "bash scripts/reproduce_mimoformer_zoo.sh"]
 
 
 def _task_of(ctx):
@@ -189,12 +170,10 @@ def mimoformer_card_parts(ctx):
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     examples = {"listops": LISTOPS_EXAMPLES, "text": TEXT_EXAMPLES}.get(task, [])
     story = _training_story(ctx)
-    # The first text zoo ran on one shared GPU under wall-clock budgets (--max-minutes); its cards tell that
-    # story. Folders from the CPU queue (scripts/train_zoo.py, full --max-steps schedules) name the queue instead.
+    # A zoo folder comes from the CPU queue (scripts/train_zoo.py, one run at a time, full --max-steps
+    # schedules): its card names the queue command that reproduces it.
     zoo_folder = in_zoo(ctx)
-    zoo = zoo_folder and bool((args or {}).get("max_minutes"))
-    queue_command = f"python scripts/train_zoo.py --runs-dir ../runs/zoo --only {ctx.folder.name}" \
-        if zoo_folder and not zoo else None
+    queue_command = f"python scripts/train_zoo.py --runs-dir ../runs/zoo --only {ctx.folder.name}" if zoo_folder else None
     baseline = baseline_row(ctx)
     full_row = rows_at.get(grid_text(grid))
     max_train = (args or {}).get("max_train_samples")
@@ -203,7 +182,7 @@ def mimoformer_card_parts(ctx):
         is_baseline=config["attention_type"] in ("performer", "softmax"), grid=grid_text(grid), mimo_m=grid[0],
         mimo_n=grid[1], group_size=grid[0] * grid[1], trained_grids=trained,
         grid_tuples=[tuple(int(v) for v in row["grid"].split("x")) for row in rows], rows=rows,
-        full_row=full_row, single_row=rows_at.get("1x1"), baseline=baseline, task=task, in_zoo=zoo,
+        full_row=full_row, single_row=rows_at.get("1x1"), baseline=baseline, task=task, in_zoo=zoo_folder,
         # e.g. the 2x2 grid of a 4x4 model's MIMO warm-up: a trained operating point between 1x1 and the full grid
         warmup_rows=[rows_at[g] for g in trained if g not in (grid_text(grid), "1x1") and g in rows_at],
         queue_command=queue_command, closest_faster=_closest_faster_row(ctx),
@@ -215,7 +194,7 @@ def mimoformer_card_parts(ctx):
         listops_preset=setting, num_labels=len(labels), labels=labels, chance=percent(1 / len(labels)),
         has_tokenizer=has_tokenizer, example=examples[0][0] if examples else None, config=config, args=args,
         train_command=MIMOFormerRecipe.from_record(args).command() if args else None, story=story,
-        zoo_commands=_zoo_commands(story, args) if zoo and story and args else [], **_measurements(ctx, rows),
+        **_measurements(ctx, rows),
     )
     dataset_name = f"{task_title} ({ctx.results['dataset']})" if task in LRA_TITLES else task_title
     return CardParts(

@@ -232,7 +232,7 @@ def test_unknown_text_column_is_named(tmp_path):
     from mimo_hf.training.finetune import text_data
 
     pd.DataFrame({"body": ["a", "b", "c", "d"] * 3, "style": ["x", "y"] * 6}).to_csv(tmp_path / "t.csv", index=False)
-    recipe = MIMOFormerRecipe.from_flags(["--model-name-or-path", str(ROOT / "zoo" / "mimoformer-att-lra-text"),
+    recipe = MIMOFormerRecipe.from_flags(["--model-name-or-path", str(ROOT / "zoo" / "mimoformer-att-text1k"),
                                           "--train-file", str(tmp_path / "t.csv"), "--text-column", "review",
                                           "--label-column", "style", "--max-steps", "10", "--warmup-steps", "1",
                                           "--output-dir", str(tmp_path / "o")])

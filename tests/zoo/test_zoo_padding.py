@@ -15,7 +15,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDER = ROOT / "zoo" / "mimoformer-att-lra-text"
+FOLDER = ROOT / "zoo" / "mimoformer-att-text1k"
 LENGTH = json.loads((FOLDER / "config.json").read_text())["max_position_embeddings"]  # the trained length
 IMDB = ROOT.parent / "shared" / "data" / "imdb" / "test-00000-of-00001.parquet"
 NUM_REVIEWS = 7  # not a multiple of the 4x4 grid: the batch has a partial group
