@@ -12,14 +12,18 @@ The text runs are scripts/train_mimoformer.py at one size per task (docs/mimofor
 ListOps-CPU (length 500; generated into --listops-dir first if it is missing) and on byte-level IMDB cut to
 1,000 bytes ("text1k"); each keeps its best checkpoint on the validation split.
 
-A finished run (its `hub/` records reach the end of its schedule) is skipped, an interrupted one continues from its last
-epoch or step checkpoint with `--resume latest`, so the same command picks the campaign up wherever a session
-left it.
+A finished run (its `hub/` records reach the end of its schedule, or its committed zoo/<name> folder records
+the same recipe's whole schedule) is skipped, an interrupted one continues from its last epoch or step checkpoint
+with `--resume latest`, so the same command picks the campaign up wherever a session left it. While a run
+trains, its newest checkpoint is copied into campaign/<name> (`--carry-dir`); commit that folder when a session
+ends: on a machine without the runs folder, the queue continues the run from the committed copy (it is deleted
+when the run finishes and zoo/<name> holds the model).
 
 Examples:
     python scripts/train_zoo.py --runs-dir ../runs/zoo                           # the whole queue
     python scripts/train_zoo.py --runs-dir ../runs/zoo --only wrn16-2-baseline   # one run
     python scripts/train_zoo.py --runs-dir ../runs/zoo --print-commands          # what it would run
+    python scripts/train_zoo.py --runs-dir ../runs/zoo --carry-now               # copy the newest checkpoints now
     python scripts/train_zoo.py --runs-dir ../runs/zoo --only performer-listops-cpu mimoformer-attmlp-listops-cpu
 
 Run it from the repository root (the default --data-dir is relative to it). The Hub-ready folders come
@@ -33,11 +37,13 @@ in metrics_history.json, e.g. 50 for performer-listops-cpu and 96 for performer-
 """
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+from mimo_hf.training.recipes import MIMOConvRecipe, MIMOFormerRecipe
 from mimo_hf.training.run_queue import QueuedRun, run_queue
 from mimo_hf.training.zoo_runs import TEXT_RUNS, TEXT_TASKS, TRUNK, ZOO_EPOCHS, ZOO_RUNS
 
@@ -61,6 +67,17 @@ def parse_args(argv=None):
     p.add_argument("--num-threads", type=int, default=2, help="torch threads of each run (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     p.add_argument("--print-commands", action="store_true", help="print each run's command (with --resume where it applies) and exit")
+    p.add_argument("--zoo-dir", default=str(ROOT / "zoo"),
+                   help="where finished runs go (<zoo-dir>/<name>) and where the queue looks for runs finished on "
+                        "another machine (default: the repository's zoo/)")
+    p.add_argument("--carry-dir", default=str(ROOT / "campaign"),
+                   help="where the newest checkpoint of each run in progress is copied while it trains "
+                        "(<carry-dir>/<name>; default: the repository's campaign/, committed at the end of a session "
+                        "so that another machine continues the run)")
+    p.add_argument("--no-carry", action="store_true", help="do not copy checkpoints into --carry-dir nor read them from it")
+    p.add_argument("--carry-now", action="store_true",
+                   help="copy each run's newest checkpoint into --carry-dir and exit (for a queue started without "
+                        "carrying, e.g. from another shell before a commit)")
     p.add_argument("--no-export", action="store_true",
                    help="leave finished runs in --runs-dir; by default each is copied into zoo/<name> (the previous "
                         "folder moved to <runs-dir>/<name>/zoo-before) and evaluated on the test split before the next "
@@ -80,19 +97,23 @@ def queued_runs(args):
         else:
             script = "train_mimoformer.py"
             flags = [f.format(listops_dir=args.listops_dir, imdb_dir=args.imdb_dir) for f in TEXT_RUNS[name]] + common
-        runs.append(QueuedRun(name, str(ROOT / "scripts" / script), flags, str(Path(args.runs_dir) / name)))
+        runs.append(QueuedRun(name, str(ROOT / "scripts" / script), flags, str(Path(args.runs_dir) / name),
+                              recipe_class=MIMOConvRecipe if name in ZOO_RUNS else MIMOFormerRecipe,
+                              zoo_dir=str(Path(args.zoo_dir) / name),
+                              carry_dir=None if args.no_carry else str(Path(args.carry_dir) / name)))
     return runs
 
 
 def zoo_commands(run, data_dir, threads):
-    """The commands that turn a finished run into zoo/<name> with its test-split results, from the repo root
-    (relative paths: the results record the evaluation command as a user would type it), timed on
+    """The commands that turn a finished run into its zoo folder with its test-split results, from the repo
+    root (relative paths: the results record the evaluation command as a user would type it), timed on
     `threads` threads (the runs' --num-threads)."""
-    python, zoo = sys.executable, f"zoo/{run.name}"
+    python, zoo = sys.executable, os.path.relpath(run.zoo_dir, ROOT)
+    zoo_root = os.path.dirname(zoo)
     commands = [[python, "scripts/export_hub_folder.py", str(Path(run.output_dir) / "hub"), "--checkpoint-only",
                  "--output", zoo]]
     if run.name in ZOO_RUNS:
-        baseline = "none" if run.name == "wrn16-2-baseline" else "zoo/wrn16-2-baseline"
+        baseline = "none" if run.name == "wrn16-2-baseline" else os.path.join(zoo_root, "wrn16-2-baseline")
         commands.append([python, "scripts/evaluate_mimoconv.py", "--model", zoo, "--baseline", baseline,
                          "--data-dir", data_dir, "--threads", str(threads), "--output-dir", zoo,
                          "--results-file", "eval_results.json"])
@@ -101,7 +122,7 @@ def zoo_commands(run, data_dir, threads):
         task = next(t for t in TEXT_TASKS if run.name.endswith(f"-{t}"))
         # Each MIMOFormer is scored and timed beside the Performer of its task (trained before it in the queue).
         # 25 timing rounds: with the default 7, single ratios moved by 20% between runs on the 2-core machine.
-        baseline = [] if run.name == f"performer-{task}" else ["--baseline", f"zoo/performer-{task}"]
+        baseline = [] if run.name == f"performer-{task}" else ["--baseline", os.path.join(zoo_root, f"performer-{task}")]
         commands.append([python, "scripts/evaluate_mimoformer.py", "--model", zoo, *baseline, "--threads", str(threads),
                          "--repeats", "25", "--warmup", "3", "--output-dir", zoo, "--results-file", "eval_results.json"])
     return commands
@@ -111,13 +132,13 @@ def export_to_zoo(run, data_dir, threads):
     """on_finished of the queue: move the old zoo folder aside, copy the run in, evaluate it."""
     import shutil
 
-    old = ROOT / "zoo" / run.name
+    old = Path(run.zoo_dir)
     if old.exists():
         aside = Path(run.output_dir) / "zoo-before"
         if aside.exists():
             shutil.rmtree(aside)
         shutil.move(str(old), str(aside))
-        print(f"[{run.name}] previous zoo/{run.name} moved to {aside}", flush=True)
+        print(f"[{run.name}] previous {old} moved to {aside}", flush=True)
     for command in zoo_commands(run, data_dir, threads):
         print(f"[{run.name}] {shlex.join(command)}", flush=True)
         subprocess.run(command, check=True, cwd=ROOT)
@@ -125,7 +146,7 @@ def export_to_zoo(run, data_dir, threads):
 
 def generate_listops_if_missing(args, runs):
     """The ListOps-CPU runs read generated data: make it first (the generator is seeded, so it is the same data)."""
-    if any(not run.finished and "listops" in run.arguments for run in runs) and \
+    if any(not (run.finished or run.committed_in_zoo()) and "listops" in run.arguments for run in runs) and \
             not (Path(args.listops_dir) / "train-00000-of-00001.parquet").is_file():
         command = [sys.executable, str(ROOT / "scripts" / "generate_listops.py"), "--preset", "cpu",
                    "--output-dir", args.listops_dir]
@@ -138,8 +159,18 @@ def main(argv=None):
     runs = queued_runs(args)
     if args.print_commands:
         for run in runs:
-            state = "finished" if run.finished else ("resumes" if run.has_checkpoint() else "starts")
+            if run.finished or run.committed_in_zoo():
+                state = "finished"
+            elif run.has_checkpoint():
+                state = "resumes"
+            else:
+                state = "resumes from the carried checkpoint" if run.carried_checkpoint() else "starts"
             print(f"# {run.name} ({state})\n{shlex.join(run.command())}")
+        return runs
+    if args.carry_now:
+        for run in runs:
+            if run.carry_dir and (carried := run.carry()) is not None:
+                print(f"[{run.name}] carried {carried}")
         return runs
     generate_listops_if_missing(args, runs)
     run_queue(runs, on_finished=None if args.no_export else (lambda run: export_to_zoo(run, args.data_dir, args.num_threads)))

@@ -2,15 +2,23 @@
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from mimo_hf.training.recipes import MIMOConvRecipe, MIMOFormerRecipe
+from mimo_hf.training import run_queue as run_queue_module
+from mimo_hf.training.engine import RECIPE_RECORD
 from mimo_hf.training.run_queue import QueuedRun, run_queue
 from mimo_hf.training.zoo_runs import TEXT_RUNS, TRUNK, ZOO_EPOCHS, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[2]
+CIFAR = ROOT.parent / "shared" / "data" / "cifar10"
 
 
 def _train_zoo():
@@ -60,7 +68,8 @@ def test_train_zoo_prints_each_run_once_and_resumes_those_with_checkpoints(tmp_p
     # A MIMOFormer run exports its best checkpoint during training: a hub/ folder mid-run is not the end.
     _write_hub(tmp_path / "performer-text1k", {"max_steps": 6000}, [{"step": 500}, {"step": 3000}])
     (tmp_path / "performer-text1k" / "checkpoints" / "step_3000").mkdir(parents=True)
-    runs = _train_zoo().main(["--runs-dir", str(tmp_path), "--print-commands", "--epochs", "7"])
+    runs = _train_zoo().main(["--runs-dir", str(tmp_path), "--print-commands", "--epochs", "7",
+                              "--zoo-dir", str(tmp_path / "zoo"), "--carry-dir", str(tmp_path / "campaign")])
     out = capsys.readouterr().out
     assert [r.name for r in runs] == [*ZOO_RUNS, *TEXT_RUNS]
     assert "# wrn16-2-baseline (finished)" in out and "# mimoconv16-2-n4 (resumes)" in out
@@ -152,3 +161,147 @@ def test_run_queue_names_the_log_of_a_failed_run(tmp_path):
     with pytest.raises(SystemExit, match=r"exit code 3\); see .*x\.log"):
         run_queue([QueuedRun("x", str(script), [], str(tmp_path / "x"))])
     assert "boom" in (tmp_path / "x.log").read_text()
+
+
+def _zoo_folder(folder, recipe, last_epoch):
+    folder.mkdir(parents=True)
+    (folder / "training_args.json").write_text(json.dumps(recipe.record()))
+    (folder / "metrics_history.json").write_text(json.dumps([{"epoch": e} for e in range(1, last_epoch + 1)]))
+
+
+def test_a_run_committed_in_the_zoo_with_its_recipe_and_whole_schedule_is_finished(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the queue's working folder: the zoo records paths relative to it
+    flags = ["--data-dir", "../shared/data/cifar10", *TRUNK, *ZOO_RUNS["mimoconv16-2-n2"], "--epochs", "5"]
+
+    def queued(zoo_dir, extra=()):
+        return QueuedRun("n2", "train.py", [*flags, *extra], str(tmp_path / "runs" / "n2"),
+                         recipe_class=MIMOConvRecipe, zoo_dir=str(zoo_dir))
+
+    recipe = MIMOConvRecipe.from_flags([*flags, "--output-dir", "elsewhere"])
+    _zoo_folder(tmp_path / "done", recipe, 5)
+    _zoo_folder(tmp_path / "short", recipe, 4)
+    assert queued(tmp_path / "done").committed_in_zoo()
+    assert not queued(tmp_path / "short").committed_in_zoo()  # its history stops before the schedule's end
+    assert not queued(tmp_path / "missing").committed_in_zoo()
+    # Another recipe (a flag that changes what is computed) is not that run, a run flag is.
+    assert not queued(tmp_path / "done", ["--seed", "1"]).committed_in_zoo()
+    assert not queued(tmp_path / "done", ["--data-dir", str(tmp_path)]).committed_in_zoo()
+    assert queued(tmp_path / "done", ["--num-threads", "1"]).committed_in_zoo()
+    assert queued(tmp_path / "done", ["--data-dir", str(CIFAR)]).committed_in_zoo()  # the same folder, spelled absolutely
+
+
+def _fake_checkpoint(checkpoints, name, data_dir):
+    (checkpoints / name).mkdir(parents=True)
+    (checkpoints / name / "model.safetensors").write_bytes(os.urandom(64))
+    (checkpoints / RECIPE_RECORD).write_text(json.dumps({"recipe": {"data_dir": data_dir, "epochs": 9}, "note": "n"}))
+
+
+def test_carry_copies_the_newest_checkpoint_and_a_new_machine_restores_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    run = QueuedRun("r", "train.py", [], str(tmp_path / "machine1" / "r"), carry_dir=str(tmp_path / "campaign" / "r"))
+    assert run.carry() is None and run.restore_carried() is None  # nothing to carry or restore
+    _fake_checkpoint(run.checkpoint_folder, "epoch_3", str(tmp_path / "data"))
+    _fake_checkpoint(run.checkpoint_folder, "epoch_4", str(tmp_path / "data"))
+    carried = run.carry()
+    assert carried == tmp_path / "campaign" / "r" / "epoch_4"
+    assert sorted(p.name for p in (tmp_path / "campaign" / "r").iterdir()) == ["epoch_4", RECIPE_RECORD]
+    assert json.loads((tmp_path / "campaign" / "r" / RECIPE_RECORD).read_text())["recipe"]["data_dir"] == "data"
+    assert run.carry() is None  # already there
+    assert run.restore_carried() is None  # the machine has its own checkpoints
+
+    other = QueuedRun("r", "train.py", [], str(tmp_path / "machine2" / "r"), carry_dir=run.carry_dir)
+    assert "--resume" in other.command()  # it will resume from the carried checkpoint
+    restored = other.restore_carried()
+    assert restored == other.checkpoint_folder / "epoch_4"
+    assert (restored / "model.safetensors").read_bytes() == (run.checkpoint_folder / "epoch_4" / "model.safetensors").read_bytes()
+    record = json.loads((other.checkpoint_folder / RECIPE_RECORD).read_text())
+    assert record["recipe"] == {"data_dir": str(tmp_path / "data"), "epochs": 9}
+
+    _fake_checkpoint(run.checkpoint_folder, "epoch_5", str(tmp_path / "data"))
+    assert run.carry().name == "epoch_5"
+    assert sorted(p.name for p in (tmp_path / "campaign" / "r").iterdir()) == ["epoch_5", RECIPE_RECORD]
+
+
+def test_the_queue_carries_checkpoints_while_a_run_trains_and_drops_them_when_it_finishes(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_queue_module, "CARRY_POLL_SECONDS", 0.05)
+    script = tmp_path / "fake_train.py"
+    script.write_text("import json, sys, pathlib, time\n"
+                      "out = pathlib.Path(sys.argv[sys.argv.index('--output-dir') + 1])\n"
+                      "(out / 'checkpoints' / 'epoch_1').mkdir(parents=True)\n"
+                      "time.sleep(1.0)\n"
+                      "if '--fail' in sys.argv: sys.exit(3)\n"
+                      "(out / 'hub').mkdir()\n"
+                      "(out / 'hub' / 'training_args.json').write_text(json.dumps({'epochs': 1}))\n"
+                      "(out / 'hub' / 'metrics_history.json').write_text(json.dumps([{'epoch': 1}]))\n")
+    failing = QueuedRun("f", str(script), ["--fail"], str(tmp_path / "f"), carry_dir=str(tmp_path / "campaign" / "f"))
+    with pytest.raises(SystemExit, match="exit code 3"):
+        run_queue([failing])
+    assert (tmp_path / "campaign" / "f" / "epoch_1").is_dir()  # kept: the next machine continues from it
+    finishing = QueuedRun("g", str(script), [], str(tmp_path / "g"), carry_dir=str(tmp_path / "campaign" / "g"))
+    seen = []
+    run_queue([finishing], on_finished=lambda run: seen.append((tmp_path / "campaign" / "g" / "epoch_1").is_dir()))
+    assert seen == [True] and not (tmp_path / "campaign" / "g").exists()  # carried while it ran, dropped after
+
+
+@pytest.mark.skipif(not CIFAR.is_dir(), reason="needs ../shared/data/cifar10")
+def test_a_run_carried_to_a_new_machine_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    tiny = ["--data-dir", str(CIFAR), "--max-train-samples", "64", "--max-eval-samples", "32", "--depth", "10",
+            "--width", "1", "--initial-width", "1", "--num-superpositions", "2", "--batch-size", "8",
+            "--eval-batch-size", "16", "--num-threads", "1", "--preset", "fast", "--epochs", "2"]
+    script = str(ROOT / "scripts" / "train_mimoconv.py")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    full = subprocess.run([sys.executable, script, *tiny, "--output-dir", str(tmp_path / "full")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr[-3000:]
+    carry = str(tmp_path / "campaign" / "run")
+    first = QueuedRun("run", script, [*tiny, "--stop-after-epochs", "1"], str(tmp_path / "machine1" / "run"),
+                      recipe_class=MIMOConvRecipe, carry_dir=carry)
+    with pytest.raises(SystemExit, match="stopped before the end"):
+        run_queue([first])
+    second = QueuedRun("run", script, tiny, str(tmp_path / "machine2" / "run"), recipe_class=MIMOConvRecipe,
+                       carry_dir=carry)
+    run_queue([second])
+    expected = load_file(tmp_path / "full" / "hub" / "model.safetensors")
+    got = load_file(tmp_path / "machine2" / "run" / "hub" / "model.safetensors")
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
+    assert "resumed from" in (tmp_path / "machine2" / "run.log").read_text()
+    assert not (tmp_path / "campaign" / "run").exists()
+
+
+def test_the_queue_refuses_an_output_folder_that_holds_a_finished_run_of_another_recipe(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    flags = ["--data-dir", "../shared/data/cifar10", *TRUNK, *ZOO_RUNS["wrn16-2-baseline"]]
+    old = MIMOConvRecipe.from_flags([*flags, "--epochs", "30", "--output-dir", "x"])
+    _zoo_folder(tmp_path / "runs" / "b" / "hub", old, 30)
+    longer = QueuedRun("b", "train.py", [*flags, "--epochs", "60"], str(tmp_path / "runs" / "b"), recipe_class=MIMOConvRecipe)
+    with pytest.raises(SystemExit, match=r"finished run of another recipe \(--epochs 30 \(queued: 60\)\)"):
+        run_queue([longer])
+
+
+CARRIED = sorted(p.name for p in (ROOT / "campaign").iterdir() if p.is_dir() and not p.name.endswith(".partial")) if (ROOT / "campaign").is_dir() else []
+
+
+@pytest.mark.parametrize("name", CARRIED)
+def test_each_committed_campaign_checkpoint_resumes_its_queued_run(name, tmp_path, monkeypatch):
+    """What a new machine's queue would resume: the record is the queued recipe (else the resume is refused)
+    and the carried weights load into the model that recipe builds, every tensor shaped as saved."""
+    from mimo_hf.training.engine import latest_checkpoint, recipe_differences
+    from mimo_hf.training.mimoconv import build_model
+
+    monkeypatch.chdir(ROOT)
+    train_zoo = _train_zoo()
+    run = next(r for r in train_zoo.queued_runs(train_zoo.parse_args(["--runs-dir", str(tmp_path), "--only", name])))
+    assert name in ZOO_RUNS, f"campaign/{name} is not a run of the CIFAR-10 queue"
+    record = json.loads((ROOT / "campaign" / name / RECIPE_RECORD).read_text())["recipe"]
+    recipe = MIMOConvRecipe.from_flags([*run.arguments, "--output-dir", run.output_dir])
+    paths = {"data_dir": os.path.realpath(record["data_dir"])}
+    assert recipe_differences(recipe, record, paths) == []
+    assert not run.committed_in_zoo()  # a finished run's campaign copy is deleted with its export
+    checkpoint = Path(latest_checkpoint(str(ROOT / "campaign" / name)))
+    state = load_file(checkpoint / "model.safetensors")
+    model = build_model(recipe, [str(i) for i in range(10)], 3, 32)
+    expected = model.state_dict()
+    assert state.keys() == expected.keys()
+    assert all(state[k].shape == expected[k].shape for k in state)
+    model.load_state_dict(state)
