@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the CIFAR-10 zoo: train the four WRN-16-2 models (scripts/train_zoo.py: one at a time, fast preset,
-# 30 epochs for the baseline and 60 for each MIMOConv, 5,000 training images held out for validation), copy their checkpoint files into zoo/,
+# 60 epochs each, 5,000 training images held out for validation), copy their checkpoint files into zoo/,
 # evaluate each on the full test split (accuracy at every operating point, throughput side by side with the
 # baseline), export and measure ONNX fp32/int8, and write the widget images. Run from the repository root with
 # ../shared beside it. Training is resumable: rerun this script after an interruption and every run continues
@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
 # --no-export: the steps below copy and evaluate the runs (train_zoo.py alone does it after each run).
 python scripts/train_zoo.py --runs-dir "$RUNS" --data-dir "$DATA" --no-export \
-    --only wrn16-2-baseline mimoconv16-2-n4-dynamic mimoconv16-2-n4 mimoconv16-2-n2
+    --only mimoconv16-2-n4-dynamic wrn16-2-baseline mimoconv16-2-n4 mimoconv16-2-n2
 
 # The runs' Hub-ready folders become checkpoint folders (no model code, card or auto_map: the export adds them).
 for name in wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do

@@ -1,4 +1,9 @@
-"""Accuracy-vs-throughput picture of one model's operating points, with the baseline for comparison."""
+"""Pictures: accuracy vs throughput of one model's operating points (with the baseline for comparison), and
+validation learning curves of training runs."""
+
+import re
+
+VAL_KEY = re.compile(r"^val_accuracy@k(\d+)$")
 
 
 def plot_operating_points(results, path, title=None, baseline=None, unit="images/s", series="MIMOConv operating points"):
@@ -26,6 +31,53 @@ def plot_operating_points(results, path, title=None, baseline=None, unit="images
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def learning_curve_series(name, history):
+    """[(label, epochs, accuracies in %)] of one run: one series per operating point validated
+    (`val_accuracy@k<k>` in its per-epoch records)."""
+    series = {}
+    for record in history:
+        for key, value in record.items():
+            if (match := VAL_KEY.match(key)) and value is not None and "epoch" in record:
+                series.setdefault(int(match.group(1)), []).append((record["epoch"], 100 * value))
+    return [(f"{name} k={k}", [e for e, _ in points], [a for _, a in points]) for k, points in sorted(series.items())]
+
+
+def plot_learning_curves(runs, path, title=None, planned=None, reference_lines=()):
+    """Write a PNG of validation accuracy per epoch.
+
+    runs: [(name, history)] with history the per-epoch records of metrics_history.json; planned: optional
+    {name: planned epochs}, drawn as the end of that run's schedule; reference_lines: [(label, accuracy in
+    %)] drawn as horizontal lines (e.g. a target)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
+    for index, (name, history) in enumerate(runs):
+        color = colors[index % len(colors)]
+        for style, (label, epochs, accuracies) in zip(styles * 4, learning_curve_series(name, history)):
+            ax.plot(epochs, accuracies, style, marker=".", color=color, label=label)
+        if planned and name in planned and history and history[-1].get("epoch", 0) < planned[name]:
+            ax.axvline(planned[name], color=color, alpha=0.35, linewidth=1)
+    for label, value in reference_lines:
+        ax.axhline(value, color="grey", linestyle=(0, (4, 4)), linewidth=1)
+        ax.annotate(label, (0, value), textcoords="offset points", xytext=(4, 3), fontsize=8, color="grey",
+                    xycoords=("axes fraction", "data"))
+    ax.set_xlabel("epoch (an epoch of capacity N passes over the training images N times)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

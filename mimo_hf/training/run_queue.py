@@ -151,6 +151,21 @@ class QueuedRun:
             shutil.rmtree(self.carry_dir)
 
 
+def carried_history(carry_dir):
+    """The per-epoch records of the run in `carry_dir` so far (the training state saved in its checkpoint,
+    loaded with `weights_only`: plain numbers, strings, lists and dicts), or None without a checkpoint."""
+    import torch
+
+    checkpoint = latest_checkpoint(str(carry_dir))
+    if checkpoint is None:
+        return None
+    for path in sorted(Path(checkpoint).glob("custom_checkpoint_*.pkl")):
+        state = torch.load(path, weights_only=True)
+        if isinstance(state, dict) and {"epoch", "history"} <= state.keys():
+            return list(state["history"])
+    raise ValueError(f"{checkpoint}: no training state (epoch, history) among its custom_checkpoint_*.pkl files")
+
+
 def _train(run, cmd, log):
     """Run the training command, copying each new checkpoint into the run's carry folder as it appears."""
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))

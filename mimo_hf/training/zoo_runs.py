@@ -8,18 +8,22 @@ BASELINE = ["--num-superpositions", "1", "--binding", "none", "--initial-width",
 # MIMOConv with the zoo's 32-channel stem (initial width 2).
 MIMOCONV = ["--binding", "hrr", "--activation", "prelu", "--initial-width", "2"]
 
-# In issue 9's priority order (the queue trains them in this order): the baseline, dynamic N=4, static N=4, N=2.
+# The queue trains them in this order. Issue 9's priority order is the baseline, dynamic N=4, static N=4,
+# N=2; the 30-epoch baseline missed its target while dynamic N=4 was under way, so its 60-epoch rerun comes
+# right after that run.
 ZOO_RUNS = {
-    "wrn16-2-baseline": ["--preset", "fast", *BASELINE],
     # k = 4 on 80% of the steps, k = 1 on the rest (the paper's dynamic recipe).
     "mimoconv16-2-n4-dynamic": ["--preset", "fast", "--num-superpositions", "4", *MIMOCONV,
                                 "--full-capacity-prob", "0.8", "--low-superpositions", "1"],
+    "wrn16-2-baseline": ["--preset", "fast", *BASELINE],
     "mimoconv16-2-n4": ["--preset", "fast", "--num-superpositions", "4", *MIMOCONV],
     "mimoconv16-2-n2": ["--preset", "fast", "--num-superpositions", "2", *MIMOCONV],
 }
-# Epochs of each CIFAR-10 run (docs/mimoconv_recipe_study.md, "The campaign"): MIMOConv gets twice the
-# baseline's epochs (the paper's rule is six times; issue 9 allows more than the baseline's).
-ZOO_EPOCHS = {"wrn16-2-baseline": 30, "mimoconv16-2-n4-dynamic": 60, "mimoconv16-2-n4": 60, "mimoconv16-2-n2": 60}
+# Epochs of each CIFAR-10 run (docs/mimoconv_recipe_study.md, "The campaign"). The baseline's first run
+# had 30 (88.67% test, 1.33 points short of its target with validation accuracy still rising as the LR
+# annealed): its rerun has 60, as many as each MIMOConv (the paper's rule gives MIMOConv six times the
+# baseline's epochs; issue 9 allows more than the baseline's, not fewer).
+ZOO_EPOCHS = {"mimoconv16-2-n4-dynamic": 60, "wrn16-2-baseline": 60, "mimoconv16-2-n4": 60, "mimoconv16-2-n2": 60}
 
 # The text zoo (issue 10; docs/mimoformer_diagnosis.md section 4): one size and one step budget per task,
 # the zoo's width with a 10x larger peak LR than the authors' LRA default and 6,000 steps of 32.

@@ -72,7 +72,8 @@ def test_train_zoo_prints_each_run_once_and_resumes_those_with_checkpoints(tmp_p
                               "--zoo-dir", str(tmp_path / "zoo"), "--carry-dir", str(tmp_path / "campaign")])
     out = capsys.readouterr().out
     assert [r.name for r in runs] == [*ZOO_RUNS, *TEXT_RUNS]
-    assert "# wrn16-2-baseline (finished)" in out and "# mimoconv16-2-n4 (resumes)" in out
+    assert "# wrn16-2-baseline (holds a finished run of another recipe: the queue refuses it)" in out  # not 7 epochs
+    assert "# mimoconv16-2-n4 (resumes)" in out
     assert "# mimoconv16-2-n2 (starts)" in out and "# performer-text1k (resumes)" in out
     n4 = next(r for r in runs if r.name == "mimoconv16-2-n4").command()
     assert n4[-2:] == ["--resume", "latest"] and n4[n4.index("--epochs") + 1] == "7"
@@ -82,7 +83,7 @@ def test_train_zoo_prints_each_run_once_and_resumes_those_with_checkpoints(tmp_p
 def test_train_zoo_gives_each_cifar_run_its_own_epochs(tmp_path):
     runs = {r.name: r.command() for r in _train_zoo().main(["--runs-dir", str(tmp_path), "--print-commands"])}
     epochs = {name: int(command[command.index("--epochs") + 1]) for name, command in runs.items() if name in ZOO_RUNS}
-    assert epochs == ZOO_EPOCHS and epochs["wrn16-2-baseline"] == 30 and epochs["mimoconv16-2-n4"] == 60
+    assert epochs == ZOO_EPOCHS and epochs["wrn16-2-baseline"] == 60 and epochs["mimoconv16-2-n4"] == 60
 
 
 @pytest.mark.parametrize("name, attention, grid, grid_warmup, task, length", [
@@ -123,8 +124,13 @@ def test_finished_runs_go_into_the_zoo_with_their_evaluation(tmp_path):
         return [(c[1], c[c.index("--baseline") + 1] if "--baseline" in c else None)
                 for c in train_zoo.zoo_commands(runs[name], "D", 3)]
 
-    assert scripts_of("wrn16-2-baseline") == [("scripts/export_hub_folder.py", None),
-                                              ("scripts/evaluate_mimoconv.py", "none"), ("scripts/export_hub_folder.py", None)]
+    assert scripts_of("wrn16-2-baseline")[:3] == [("scripts/export_hub_folder.py", None),
+                                                  ("scripts/evaluate_mimoconv.py", "none"), ("scripts/export_hub_folder.py", None)]
+    # A new baseline: the MIMOConv folders in the zoo are evaluated again beside it.
+    again = [(c[c.index("--model") + 1], c[c.index("--baseline") + 1]) for c in train_zoo.zoo_commands(runs["wrn16-2-baseline"], "D", 3)[3:]]
+    assert again == [(f"zoo/{name}", "zoo/wrn16-2-baseline") for name in ZOO_RUNS
+                     if name != "wrn16-2-baseline" and (ROOT / "zoo" / name / "eval_results.json").is_file()]
+    assert again
     assert scripts_of("mimoconv16-2-n4-dynamic")[1] == ("scripts/evaluate_mimoconv.py", "zoo/wrn16-2-baseline")
     assert scripts_of("performer-text1k") == [("scripts/export_hub_folder.py", None), ("scripts/evaluate_mimoformer.py", None)]
     assert scripts_of("mimoformer-att-listops-cpu")[1] == ("scripts/evaluate_mimoformer.py", "zoo/performer-listops-cpu")

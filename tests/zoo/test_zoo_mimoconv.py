@@ -55,3 +55,18 @@ def test_checkpoint_reproduces_stored_accuracy(folder, cifar10_test):
         k = row["operating_point"]
         assert scores[k]["count"] == size
         assert abs(100 * scores[k]["accuracy"] - 100 * row["subset_accuracy"]) <= 0.1, (k, scores[k], row)
+
+
+@pytest.mark.parametrize("folder", CHECKPOINTS, ids=[p.name for p in CHECKPOINTS])
+def test_results_quote_the_baseline_folder_as_it_is_now(folder):
+    """A MIMOConv's results (and the card built from them) quote its baseline's test accuracy: the one the
+    baseline folder records now, not that of an earlier baseline the folder has since been retrained from."""
+    for results_file in ("eval_results.json", "deploy_results.json"):
+        if not (folder / results_file).is_file():
+            continue
+        baseline = json.loads((folder / results_file).read_text()).get("baseline")
+        if not baseline:
+            continue
+        own = json.loads((ROOT / baseline["model"] / "eval_results.json").read_text())
+        (row,) = own["results"]
+        assert baseline["accuracy"] == row["accuracy"] and baseline["count"] == row["count"], (results_file, baseline)

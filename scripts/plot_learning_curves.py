@@ -1,0 +1,79 @@
+#!/usr/bin/env python
+"""Plot the validation learning curves of the zoo's CIFAR-10 runs: runs in progress from the history in
+their committed checkpoint (campaign/<name>/, with the end of the campaign's schedule marked,
+mimo_hf/training/zoo_runs.py), the others from zoo/<name>/metrics_history.json (the model the zoo holds now).
+
+Validation accuracy is on the 5,000 training images held out of the project's CIFAR-10 JPEG copy (quality
+75; not comparable with published CIFAR-10 numbers), with the exported weights (the weight average of
+--preset fast), at every operating point each run validates.
+
+Examples:
+    python scripts/plot_learning_curves.py                                    # docs/mimoconv_learning_curves.png
+    python scripts/plot_learning_curves.py --only wrn16-2-baseline mimoconv16-2-n4-dynamic --output curves.png
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mimo_hf.evaluation.plots import learning_curve_series, plot_learning_curves
+from mimo_hf.training.run_queue import carried_history
+from mimo_hf.training.zoo_runs import ZOO_EPOCHS, ZOO_RUNS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--zoo-dir", default=str(ROOT / "zoo"), help="finished runs (default: the repository's zoo/)")
+    p.add_argument("--carry-dir", default=str(ROOT / "campaign"),
+                   help="runs in progress (default: the repository's campaign/, see campaign/README.md)")
+    p.add_argument("--only", nargs="+", choices=list(ZOO_RUNS), default=list(ZOO_RUNS), metavar="NAME",
+                   help=f"runs to draw (default: all of {', '.join(ZOO_RUNS)})")
+    p.add_argument("--output", default=str(ROOT / "docs" / "mimoconv_learning_curves.png"),
+                   help="PNG to write (default: docs/mimoconv_learning_curves.png)")
+    p.add_argument("--target", type=float, default=90.0,
+                   help="draw this accuracy (%%) as a reference line (default: 90, the baseline's target; 0: none)")
+    return p.parse_args(argv)
+
+
+def run_history(name, zoo_dir, carry_dir):
+    """(history, its planned epochs, where it came from) of one run: the run in progress if campaign/ holds it
+    (its zoo folder is then the previous model), else its zoo folder with that folder's own schedule; else
+    (None, None, why not)."""
+    carried = carried_history(Path(carry_dir) / name)
+    if carried is not None:
+        return carried, ZOO_EPOCHS[name], f"{Path(carry_dir).name}/{name} (in progress)"
+    folder = Path(zoo_dir) / name
+    if (folder / "metrics_history.json").is_file():
+        epochs = json.loads((folder / "training_args.json").read_text()).get("epochs")
+        return json.loads((folder / "metrics_history.json").read_text()), epochs, f"{Path(zoo_dir).name}/{name}"
+    return None, None, "no zoo folder and no carried checkpoint"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    runs, planned = [], {}
+    for name in args.only:
+        history, epochs, source = run_history(name, args.zoo_dir, args.carry_dir)
+        if history is None:
+            print(f"{name}: {source}; left out", file=sys.stderr)
+            continue
+        runs.append((name, history))
+        planned[name] = epochs
+        last = history[-1]
+        campaign = "" if epochs == ZOO_EPOCHS[name] else f" (its own schedule; the campaign plans {ZOO_EPOCHS[name]})"
+        curves = ", ".join(f"{label.split()[-1]} {acc[-1]:.2f}%" for label, _, acc in learning_curve_series(name, history))
+        print(f"{name}: {source}, epoch {last.get('epoch')} of {epochs}{campaign}; last validation accuracy {curves}")
+    if not runs:
+        sys.exit("nothing to plot: no zoo folders nor carried checkpoints for the runs asked for")
+    lines = [(f"target {args.target:g}%", args.target)] if args.target else []
+    plot_learning_curves(runs, args.output, planned=planned, reference_lines=lines,
+                         title="Zoo runs on CIFAR-10 (JPEG copy), WRN-16-2 trunk: validation accuracy per epoch")
+    print(f"wrote {args.output}")
+    return runs
+
+
+if __name__ == "__main__":
+    main()

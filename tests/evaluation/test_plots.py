@@ -1,0 +1,73 @@
+"""The pictures: learning curves from run histories, in progress (a carried checkpoint) or finished."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mimo_hf.evaluation.plots import learning_curve_series, plot_learning_curves
+from mimo_hf.training.run_queue import carried_history
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("plot_learning_curves", ROOT / "scripts" / "plot_learning_curves.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HISTORY = [{"epoch": 1, "val_accuracy@k1": 0.5, "val_accuracy@k4": 0.25, "raw_val_accuracy@k1": 0.4},
+           {"epoch": 2, "val_accuracy@k1": 0.625, "val_accuracy@k4": 0.375}]
+
+
+def test_learning_curve_series_has_one_curve_per_validated_operating_point():
+    assert learning_curve_series("m", HISTORY) == [("m k=1", [1, 2], [50.0, 62.5]), ("m k=4", [1, 2], [25.0, 37.5])]
+    assert learning_curve_series("m", []) == []
+
+
+def test_plot_learning_curves_writes_a_png(tmp_path):
+    out = plot_learning_curves([("m", HISTORY)], tmp_path / "c.png", planned={"m": 5}, reference_lines=[("t", 90)])
+    assert Path(out).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _carried(folder, history):
+    checkpoint = folder / "epoch_2"
+    checkpoint.mkdir(parents=True)
+    torch.save({"base_lrs": [0.1]}, checkpoint / "custom_checkpoint_0.pkl")  # the scheduler comes first
+    torch.save({"epoch": 2, "step": 0, "prev_grad_norm": 1.0, "best": None, "history": history},
+               checkpoint / "custom_checkpoint_1.pkl")
+
+
+def test_carried_history_reads_the_training_state_of_the_newest_checkpoint(tmp_path):
+    assert carried_history(tmp_path / "none") is None
+    _carried(tmp_path / "run", HISTORY)
+    assert carried_history(tmp_path / "run") == HISTORY
+    (tmp_path / "bad" / "epoch_1").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no training state"):
+        carried_history(tmp_path / "bad")
+
+
+def test_the_script_draws_runs_in_progress_and_the_zoo_models_of_the_others(tmp_path, capsys):
+    zoo, campaign = tmp_path / "zoo", tmp_path / "campaign"
+    for name, epochs in [("wrn16-2-baseline", 30), ("mimoconv16-2-n4", 2), ("mimoconv16-2-n4-dynamic", 2)]:
+        (zoo / name).mkdir(parents=True)
+        (zoo / name / "training_args.json").write_text(json.dumps({"epochs": epochs}))
+        (zoo / name / "metrics_history.json").write_text(json.dumps([{"epoch": 1, "val_accuracy@k1": 0.3}]))
+    _carried(campaign / "mimoconv16-2-n4-dynamic", HISTORY)
+    runs = _script().main(["--zoo-dir", str(zoo), "--carry-dir", str(campaign), "--output", str(tmp_path / "c.png")])
+    captured = capsys.readouterr()
+    # The in-progress run replaces its older zoo folder; the others are the zoo's models with their own schedules.
+    assert dict(runs) == {"wrn16-2-baseline": [{"epoch": 1, "val_accuracy@k1": 0.3}], "mimoconv16-2-n4-dynamic": HISTORY,
+                          "mimoconv16-2-n4": [{"epoch": 1, "val_accuracy@k1": 0.3}]}
+    assert "mimoconv16-2-n4: zoo/mimoconv16-2-n4, epoch 1 of 2 (its own schedule; the campaign plans 60)" in captured.out
+    assert "mimoconv16-2-n4-dynamic: campaign/mimoconv16-2-n4-dynamic (in progress), epoch 2 of 60;" in captured.out
+    assert "k=1 62.50%, k=4 37.50%" in captured.out
+    assert "mimoconv16-2-n2: no zoo folder and no carried checkpoint; left out" in captured.err
+    assert (tmp_path / "c.png").is_file()
+    with pytest.raises(SystemExit, match="nothing to plot"):
+        _script().main(["--zoo-dir", str(tmp_path / "empty"), "--carry-dir", str(campaign), "--only", "mimoconv16-2-n2",
+                        "--output", str(tmp_path / "d.png")])
