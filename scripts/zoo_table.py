@@ -29,12 +29,14 @@ def main(argv=None):
         if args.targets:
             print_mimoformer_targets(rows)
         return None
-    rows = []
+    rows, machines = [], {}
     for path in sorted(Path(args.zoo).glob("*/eval_results.json")):
         report = json.loads(path.read_text())
         config = json.loads((path.parent / "config.json").read_text())
         if config["model_type"] != "mimoconv":
             continue
+        hardware = report["hardware"]
+        machines.setdefault(f"{hardware['cpu']}, {hardware['threads']} threads", []).append(path.parent.name)
         trained = config.get("trained_superpositions") or [config["num_superpositions"]]
         epochs = epochs_cell(path.parent)
         for r in report["results"]:
@@ -47,6 +49,9 @@ def main(argv=None):
     for name, n, epochs, k, trained, acc, ips, speedup, command in rows:
         print(f"| `{name}` | {n} | {epochs} | {k} | {trained} | {acc:.2f}% | {ips if ips is not None else '-'} | "
               f"{f'{speedup:.2f}x' if speedup is not None else '-'} | `{command}` |")
+    print()
+    for machine, names in machines.items():
+        print(f"images/s measured on {machine}: {', '.join(f'`{n}`' for n in names)}")
     if args.targets:
         print_targets({(name, k): acc for name, _, _, k, _, acc, _, _, _ in rows})
 

@@ -43,19 +43,47 @@ def time_interleaved(entries, batch, warmup=2, repeats=10, progress=None):
     return time_steps_interleaved(steps, warmup=warmup, repeats=repeats, progress=progress)
 
 
+# The vector extensions that decide how fast the kernels run here (fp32 convolutions, int8 and bf16 paths).
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def cpu_features(flags):
+    """The CPU_FEATURES among a CPU's flags (the `flags` line of /proc/cpuinfo), in that order."""
+    present = set(flags)
+    return [name for name in CPU_FEATURES if name in present]
+
+
+def describe_isa(features):
+    """A short name of the vector ISA, e.g. "AVX2, no VNNI" or "AVX-512 with VNNI and BF16"."""
+    if "avx512f" in features:
+        extras = [name for name, flag in (("VNNI", "avx512_vnni"), ("BF16", "avx512_bf16"), ("AMX", "amx_int8"))
+                  if flag in features]
+        return "AVX-512" + (f" with {' and '.join(extras)}" if extras else ", no VNNI")
+    if "avx2" in features:
+        return "AVX2" + (" with AVX-VNNI" if "avx_vnni" in features else ", no VNNI")
+    return "no AVX2"
+
+
 def machine_description():
-    """What the numbers were measured on, for the result rows."""
-    cpu = platform.processor() or platform.machine()
+    """What the numbers were measured on, for the result rows: the CPU's model name with its vector ISA
+    (machines that share a model name, such as "AMD EPYC", differ in it, and int8 and bf16 speeds with it)."""
+    model_name, flags = None, None
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+            for line in f:  # the first processor's lines
+                if line.startswith("model name") and model_name is None:
+                    model_name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and flags is None:
+                    flags = line.split(":", 1)[1].split()
     except OSError:
         pass
+    cpu = model_name or platform.processor() or platform.machine()
+    description = {"cpu": cpu}
+    if flags is not None:
+        features = cpu_features(flags)
+        description = {"cpu": f"{cpu} ({describe_isa(features)})", "cpu_features": features}
     return {
-        "cpu": cpu,
+        **description,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),

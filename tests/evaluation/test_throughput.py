@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from mimo_hf.evaluation.throughput import BUSY_MACHINE_SHARE, OtherLoad, time_steps_interleaved
+from mimo_hf.evaluation.throughput import (BUSY_MACHINE_SHARE, OtherLoad, cpu_features, describe_isa,
+                                           machine_description, time_steps_interleaved)
 
 
 def _busy_child(seconds):
@@ -52,3 +53,26 @@ def test_no_proc_stat_gives_no_share(monkeypatch):
     with OtherLoad() as load:
         pass
     assert load.share is None
+
+
+@pytest.mark.parametrize("flags, isa", [
+    (["fpu", "sse2", "avx2", "fma"], "AVX2, no VNNI"),
+    (["avx2", "avx_vnni"], "AVX2 with AVX-VNNI"),
+    (["avx2", "avx512f", "avx512bw"], "AVX-512, no VNNI"),
+    (["avx2", "avx512f", "avx512_vnni", "avx512_bf16"], "AVX-512 with VNNI and BF16"),
+    (["sse2"], "no AVX2")])
+def test_the_isa_is_named_from_the_cpu_flags(flags, isa):
+    assert describe_isa(cpu_features(flags)) == isa
+
+
+def test_machine_description_names_this_cpu_with_its_isa():
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    flags = next(line for line in lines if line.startswith("flags")).split(":", 1)[1].split()
+    name = next(line for line in lines if line.startswith("model name")).split(":", 1)[1].strip()
+    described = machine_description()
+    assert described["cpu"] == f"{name} ({describe_isa(cpu_features(flags))})"
+    assert described["cpu_features"] == cpu_features(flags)
