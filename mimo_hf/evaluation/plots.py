@@ -27,10 +27,15 @@ def plot_operating_points(results, path, title=None, baseline=None, unit="images
     if baseline is not None:
         ax.plot([baseline["images_per_s"]], [100 * baseline["accuracy"]], "*", markersize=14, color="tab:red",
                 label=baseline.get("name", "baseline"))
-    ax.set_xlabel(f"inference throughput ({unit})")
-    ax.set_ylabel("test accuracy (%)")
+    return _finish(plt, fig, ax, path, f"inference throughput ({unit})", "test accuracy (%)", title, legend={"loc": "best"})
+
+
+def _finish(plt, fig, ax, path, xlabel, ylabel, title, legend):
+    """Labels, grid, legend and title, then write the PNG and free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    ax.legend(**legend)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -74,13 +79,5 @@ def plot_learning_curves(runs, path, title=None, planned=None, reference_lines=(
         ax.axhline(value, color="grey", linestyle=(0, (4, 4)), linewidth=1)
         ax.annotate(label, (0, value), textcoords="offset points", xytext=(4, 3), fontsize=8, color="grey",
                     xycoords=("axes fraction", "data"))
-    ax.set_xlabel("epoch (an epoch of capacity N passes over the training images N times)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, "epoch (an epoch of capacity N passes over the training images N times)",
+                   "validation accuracy (%)", title, legend={"loc": "lower right", "fontsize": 8})
