@@ -26,9 +26,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mimo_hf.training.engine import PATH_SETTINGS, RECIPE_RECORD, latest_checkpoint, recipe_differences
+from mimo_hf.training.engine import CHECKPOINT_DIR, PATH_SETTINGS, RECIPE_RECORD, latest_checkpoint, recipe_differences
 
 CARRY_POLL_SECONDS = 30  # how often a running run's checkpoints are looked at (an epoch takes minutes)
+
+
+def _count(checkpoint):
+    """The epoch or step count of a checkpoint folder (`epoch_12` -> 12), -1 for None."""
+    return -1 if checkpoint is None else int(CHECKPOINT_DIR.match(Path(checkpoint).name).group(1))
 
 
 def schedule_ended(folder):
@@ -110,9 +115,8 @@ class QueuedRun:
         if not self.carry_dir or latest is None:
             return None
         carry = Path(self.carry_dir)
-        carried = self.carried_checkpoint()
-        if carried and Path(carried).name == Path(latest).name:
-            return None
+        if _count(self.carried_checkpoint()) >= _count(latest):
+            return None  # the copy is this checkpoint already, or a later one (made on another machine)
         staging = carry.with_name(carry.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(latest, staging / Path(latest).name)
@@ -128,11 +132,11 @@ class QueuedRun:
         return carry / Path(latest).name
 
     def restore_carried(self):
-        """On a machine without the run's checkpoints: copy the carried one (and the record, its data
-        paths made absolute again) into the output folder, so `--resume latest` continues it. Returns the
-        restored checkpoint or None."""
+        """On a machine without the run's checkpoints, or with older ones (the run went on elsewhere): copy
+        the carried one (and the record, its data paths made absolute again) into the output folder, so
+        `--resume latest` continues from it. Returns the restored checkpoint or None."""
         carried = self.carried_checkpoint()
-        if carried is None or self.has_checkpoint():
+        if carried is None or _count(latest_checkpoint(str(self.checkpoint_folder))) >= _count(carried):
             return None
         self.checkpoint_folder.mkdir(parents=True, exist_ok=True)
         target = self.checkpoint_folder / Path(carried).name

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from mimo_hf.training.recipes import MIMOConvRecipe, MIMOFormerRecipe
 from mimo_hf.training import run_queue as run_queue_module
-from mimo_hf.training.engine import RECIPE_RECORD
+from mimo_hf.training.engine import RECIPE_RECORD, latest_checkpoint
 from mimo_hf.training.run_queue import QueuedRun, run_queue
 from mimo_hf.training.zoo_runs import TEXT_RUNS, TRUNK, ZOO_EPOCHS, ZOO_RUNS
 
@@ -227,6 +227,13 @@ def test_carry_copies_the_newest_checkpoint_and_a_new_machine_restores_it(tmp_pa
     _fake_checkpoint(run.checkpoint_folder, "epoch_5", str(tmp_path / "data"))
     assert run.carry().name == "epoch_5"
     assert sorted(p.name for p in (tmp_path / "campaign" / "r").iterdir()) == ["epoch_5", RECIPE_RECORD]
+
+    # The run went on from epoch 4 on machine 2 and was carried there; machine 1 (at epoch 5) comes back.
+    _fake_checkpoint(other.checkpoint_folder, "epoch_9", str(tmp_path / "data"))
+    assert other.carry().name == "epoch_9"
+    assert run.carry() is None  # an older checkpoint never replaces a later copy
+    assert run.restore_carried() == run.checkpoint_folder / "epoch_9"  # the later copy is restored over it
+    assert latest_checkpoint(str(run.checkpoint_folder)).endswith("epoch_9")
 
 
 def test_the_queue_carries_checkpoints_while_a_run_trains_and_drops_them_when_it_finishes(tmp_path, monkeypatch):
