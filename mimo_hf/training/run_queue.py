@@ -28,6 +28,9 @@ from pathlib import Path
 
 from mimo_hf.training.engine import CHECKPOINT_DIR, PATH_SETTINGS, RECIPE_RECORD, latest_checkpoint, recipe_differences
 
+# Paths of a recipe record stored relative to the working folder in a carried copy (the data paths are compared
+# on resume; the run folders are where the run executes and may differ).
+CARRIED_PATHS = (*PATH_SETTINGS, "output_dir", "checkpoint_dir")
 CARRY_POLL_SECONDS = 30  # how often a running run's checkpoints are looked at (an epoch takes minutes)
 
 
@@ -108,8 +111,8 @@ class QueuedRun:
 
     def carry(self):
         """Copy the newest complete checkpoint and the recipe record into `carry_dir`, replacing what is
-        there (through a staging folder, so an interrupted copy leaves the previous one). The record's data
-        paths are stored relative to the working folder (they are absolute in the run's own record).
+        there (through a staging folder, so an interrupted copy leaves the previous one). The record's paths
+        are stored relative to the working folder (they are absolute in the run's own record).
         Returns the new copy, or None when there was nothing newer to carry."""
         latest = latest_checkpoint(str(self.checkpoint_folder))
         if not self.carry_dir or latest is None:
@@ -123,7 +126,7 @@ class QueuedRun:
         record_file = self.checkpoint_folder / RECIPE_RECORD
         if record_file.is_file():
             record = json.loads(record_file.read_text())
-            for key in PATH_SETTINGS:
+            for key in CARRIED_PATHS:
                 if record["recipe"].get(key):
                     record["recipe"][key] = os.path.relpath(record["recipe"][key])
             (staging / RECIPE_RECORD).write_text(json.dumps(record, indent=2))
@@ -144,7 +147,7 @@ class QueuedRun:
         record_file = Path(self.carry_dir) / RECIPE_RECORD
         if record_file.is_file():
             record = json.loads(record_file.read_text())
-            for key in PATH_SETTINGS:
+            for key in CARRIED_PATHS:
                 if record["recipe"].get(key):
                     record["recipe"][key] = os.path.realpath(record["recipe"][key])
             (self.checkpoint_folder / RECIPE_RECORD).write_text(json.dumps(record, indent=2))
