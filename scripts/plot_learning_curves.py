@@ -14,6 +14,7 @@ Examples:
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def main(argv=None):
         last = history[-1]
         campaign = "" if epochs == ZOO_EPOCHS[name] else f" (its own schedule; the campaign plans {ZOO_EPOCHS[name]})"
         curves = ", ".join(f"{label.split()[-1]} {acc[-1]:.2f}%" for label, _, acc in learning_curve_series(name, history))
-        print(f"{name}: {source}, epoch {last.get('epoch')} of {epochs}{campaign}; last validation accuracy {curves}")
+        seconds = [r["train_seconds"] for r in history if r.get("train_seconds")]
+        timing = f"; median {statistics.median(seconds) / 60:.1f} training minutes per epoch" if seconds else ""
+        print(f"{name}: {source}, epoch {last.get('epoch')} of {epochs}{campaign}; last validation accuracy {curves}{timing}")
     if not runs:
         sys.exit("nothing to plot: no zoo folders nor carried checkpoints for the runs asked for")
     lines = [(f"target {args.target:g}%", args.target)] if args.target else []

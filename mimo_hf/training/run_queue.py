@@ -12,8 +12,8 @@ so two committed folders stand in for them:
 - `zoo_dir` (zoo/<name>): a run whose committed folder records the end of its schedule and this very
   recipe (its `training_args.json`) is finished, whatever the output folder holds;
 - `carry_dir` (campaign/<name>): while a run trains, the queue copies its newest complete checkpoint
-  there (with the run's recipe record); a machine without the output folder's checkpoints starts from
-  that copy. Committing the carry folder at the end of a session makes a lost machine cost at most the
+  there, without pickles, with the run's recipe record; a machine without the output folder's checkpoints
+  starts from that copy. Committing the carry folder at the end of a session makes a lost machine cost at most the
   epochs since that commit instead of the run.
 """
 
@@ -27,11 +27,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimo_hf.training.engine import CHECKPOINT_DIR, PATH_SETTINGS, RECIPE_RECORD, latest_checkpoint, recipe_differences
+from mimo_hf.training.portable_checkpoint import from_portable, read_portable, to_portable
 
 # Paths of a recipe record stored relative to the working folder in a carried copy (the data paths are compared
 # on resume; the run folders are where the run executes and may differ).
 CARRIED_PATHS = (*PATH_SETTINGS, "output_dir", "checkpoint_dir")
 CARRY_POLL_SECONDS = 30  # how often a running run's checkpoints are looked at (an epoch takes minutes)
+
+
+def _copy_record(source_folder, target_folder, convert_path):
+    """Copy the recipe record (if any) with its paths passed through `convert_path`."""
+    source = Path(source_folder) / RECIPE_RECORD
+    if source.is_file():
+        record = json.loads(source.read_text())
+        for key in CARRIED_PATHS:
+            if record["recipe"].get(key):
+                record["recipe"][key] = convert_path(record["recipe"][key])
+        (Path(target_folder) / RECIPE_RECORD).write_text(json.dumps(record, indent=2))
 
 
 def _count(checkpoint):
@@ -110,10 +122,11 @@ class QueuedRun:
         return latest_checkpoint(str(self.carry_dir)) if self.carry_dir else None
 
     def carry(self):
-        """Copy the newest complete checkpoint and the recipe record into `carry_dir`, replacing what is
-        there (through a staging folder, so an interrupted copy leaves the previous one). The record's paths
-        are stored relative to the working folder (they are absolute in the run's own record).
-        Returns the new copy, or None when there was nothing newer to carry."""
+        """Copy the newest complete checkpoint and the recipe record into `carry_dir` without pickles
+        (mimo_hf/training/portable_checkpoint.py), replacing what is there (through a staging folder, so an
+        interrupted copy leaves the previous one). The record's paths are stored relative to the working
+        folder (they are absolute in the run's own record). Returns the new copy, or None when there was
+        nothing newer to carry."""
         latest = latest_checkpoint(str(self.checkpoint_folder))
         if not self.carry_dir or latest is None:
             return None
@@ -122,35 +135,23 @@ class QueuedRun:
             return None  # the copy is this checkpoint already, or a later one (made on another machine)
         staging = carry.with_name(carry.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(latest, staging / Path(latest).name)
-        record_file = self.checkpoint_folder / RECIPE_RECORD
-        if record_file.is_file():
-            record = json.loads(record_file.read_text())
-            for key in CARRIED_PATHS:
-                if record["recipe"].get(key):
-                    record["recipe"][key] = os.path.relpath(record["recipe"][key])
-            (staging / RECIPE_RECORD).write_text(json.dumps(record, indent=2))
+        to_portable(latest, staging / Path(latest).name)
+        _copy_record(self.checkpoint_folder, staging, os.path.relpath)
         shutil.rmtree(carry, ignore_errors=True)
         os.replace(staging, carry)
         return carry / Path(latest).name
 
     def restore_carried(self):
-        """On a machine without the run's checkpoints, or with older ones (the run went on elsewhere): copy
-        the carried one (and the record, its data paths made absolute again) into the output folder, so
-        `--resume latest` continues from it. Returns the restored checkpoint or None."""
+        """On a machine without the run's checkpoints, or with older ones (the run went on elsewhere): turn
+        the carried one back into an `accelerate` checkpoint in the output folder (and the record, its paths
+        made absolute again), so `--resume latest` continues from it. Returns the restored checkpoint or None."""
         carried = self.carried_checkpoint()
         if carried is None or _count(latest_checkpoint(str(self.checkpoint_folder))) >= _count(carried):
             return None
         self.checkpoint_folder.mkdir(parents=True, exist_ok=True)
         target = self.checkpoint_folder / Path(carried).name
-        shutil.copytree(carried, target)
-        record_file = Path(self.carry_dir) / RECIPE_RECORD
-        if record_file.is_file():
-            record = json.loads(record_file.read_text())
-            for key in CARRIED_PATHS:
-                if record["recipe"].get(key):
-                    record["recipe"][key] = os.path.realpath(record["recipe"][key])
-            (self.checkpoint_folder / RECIPE_RECORD).write_text(json.dumps(record, indent=2))
+        from_portable(carried, target)
+        _copy_record(self.carry_dir, self.checkpoint_folder, os.path.realpath)
         return target
 
     def drop_carried(self):
@@ -159,18 +160,16 @@ class QueuedRun:
 
 
 def carried_history(carry_dir):
-    """The per-epoch records of the run in `carry_dir` so far (the training state saved in its checkpoint,
-    loaded with `weights_only`: plain numbers, strings, lists and dicts), or None without a checkpoint."""
-    import torch
-
+    """The per-epoch records of the run in `carry_dir` so far (the training state saved in its carried
+    checkpoint), or None without a checkpoint."""
     checkpoint = latest_checkpoint(str(carry_dir))
     if checkpoint is None:
         return None
-    for path in sorted(Path(checkpoint).glob("custom_checkpoint_*.pkl")):
-        state = torch.load(path, weights_only=True)
+    for path in sorted(Path(checkpoint).glob("custom_checkpoint_*.json")):
+        state = read_portable(path)
         if isinstance(state, dict) and {"epoch", "history"} <= state.keys():
             return list(state["history"])
-    raise ValueError(f"{checkpoint}: no training state (epoch, history) among its custom_checkpoint_*.pkl files")
+    raise ValueError(f"{checkpoint}: no training state (epoch, history) among its custom_checkpoint_*.json files")
 
 
 def _train(run, cmd, log):

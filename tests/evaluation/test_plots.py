@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mimo_hf.evaluation.plots import learning_curve_series, plot_learning_curves
+from mimo_hf.training.portable_checkpoint import to_portable
 from mimo_hf.training.run_queue import carried_history
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,11 +36,13 @@ def test_plot_learning_curves_writes_a_png(tmp_path):
 
 
 def _carried(folder, history):
-    checkpoint = folder / "epoch_2"
+    """A carried checkpoint as the queue commits it (mimo_hf/training/portable_checkpoint.py)."""
+    checkpoint = folder.parent / f"{folder.name}-machine" / "epoch_2"
     checkpoint.mkdir(parents=True)
     torch.save({"base_lrs": [0.1]}, checkpoint / "custom_checkpoint_0.pkl")  # the scheduler comes first
     torch.save({"epoch": 2, "step": 0, "prev_grad_norm": 1.0, "best": None, "history": history},
                checkpoint / "custom_checkpoint_1.pkl")
+    to_portable(checkpoint, folder / "epoch_2")
 
 
 def test_carried_history_reads_the_training_state_of_the_newest_checkpoint(tmp_path):
@@ -56,13 +59,14 @@ def test_the_script_draws_runs_in_progress_and_the_zoo_models_of_the_others(tmp_
     for name, epochs in [("wrn16-2-baseline", 30), ("mimoconv16-2-n4", 2), ("mimoconv16-2-n4-dynamic", 2)]:
         (zoo / name).mkdir(parents=True)
         (zoo / name / "training_args.json").write_text(json.dumps({"epochs": epochs}))
-        (zoo / name / "metrics_history.json").write_text(json.dumps([{"epoch": 1, "val_accuracy@k1": 0.3}]))
+        (zoo / name / "metrics_history.json").write_text(json.dumps([{"epoch": 1, "val_accuracy@k1": 0.3, "train_seconds": 90.0}]))
     _carried(campaign / "mimoconv16-2-n4-dynamic", HISTORY)
     runs = _script().main(["--zoo-dir", str(zoo), "--carry-dir", str(campaign), "--output", str(tmp_path / "c.png")])
     captured = capsys.readouterr()
     # The in-progress run replaces its older zoo folder; the others are the zoo's models with their own schedules.
-    assert dict(runs) == {"wrn16-2-baseline": [{"epoch": 1, "val_accuracy@k1": 0.3}], "mimoconv16-2-n4-dynamic": HISTORY,
-                          "mimoconv16-2-n4": [{"epoch": 1, "val_accuracy@k1": 0.3}]}
+    finished = [{"epoch": 1, "val_accuracy@k1": 0.3, "train_seconds": 90.0}]
+    assert dict(runs) == {"wrn16-2-baseline": finished, "mimoconv16-2-n4-dynamic": HISTORY, "mimoconv16-2-n4": finished}
+    assert "last validation accuracy k=1 30.00%; median 1.5 training minutes per epoch" in captured.out
     assert "mimoconv16-2-n4: zoo/mimoconv16-2-n4, epoch 1 of 2 (its own schedule; the campaign plans 60)" in captured.out
     assert "mimoconv16-2-n4-dynamic: campaign/mimoconv16-2-n4-dynamic (in progress), epoch 2 of 60;" in captured.out
     assert "k=1 62.50%, k=4 37.50%" in captured.out

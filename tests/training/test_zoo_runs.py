@@ -199,6 +199,7 @@ def test_a_run_committed_in_the_zoo_with_its_recipe_and_whole_schedule_is_finish
 def _fake_checkpoint(checkpoints, name, data_dir):
     (checkpoints / name).mkdir(parents=True)
     (checkpoints / name / "model.safetensors").write_bytes(os.urandom(64))
+    torch.save({"state": {0: {"momentum_buffer": torch.randn(3)}}, "epoch": name}, checkpoints / name / "optimizer.bin")
     (checkpoints / RECIPE_RECORD).write_text(json.dumps({"recipe": {"data_dir": data_dir, "epochs": 9}, "note": "n"}))
 
 
@@ -221,6 +222,11 @@ def test_carry_copies_the_newest_checkpoint_and_a_new_machine_restores_it(tmp_pa
     restored = other.restore_carried()
     assert restored == other.checkpoint_folder / "epoch_4"
     assert (restored / "model.safetensors").read_bytes() == (run.checkpoint_folder / "epoch_4" / "model.safetensors").read_bytes()
+    saved, back = (torch.load(folder / "epoch_4" / "optimizer.bin", weights_only=True)
+                   for folder in (run.checkpoint_folder, other.checkpoint_folder))
+    assert back["epoch"] == "epoch_4" and torch.equal(back["state"][0]["momentum_buffer"], saved["state"][0]["momentum_buffer"])
+    carried_files = [p.name for p in (tmp_path / "campaign" / "r" / "epoch_4").iterdir()]
+    assert sorted(carried_files) == ["model.safetensors", "optimizer.bin.json", "optimizer.bin.safetensors"]  # no pickle
     record = json.loads((other.checkpoint_folder / RECIPE_RECORD).read_text())
     assert record["recipe"] == {"data_dir": str(tmp_path / "data"), "epochs": 9}
 
@@ -311,6 +317,8 @@ def test_each_committed_campaign_checkpoint_resumes_its_queued_run(name, tmp_pat
     paths = {"data_dir": os.path.realpath(record["data_dir"])}
     assert recipe_differences(recipe, record, paths) == []
     assert not run.committed_in_zoo()  # a finished run's campaign copy is deleted with its export
+    files = [p for p in (ROOT / "campaign" / name).rglob("*") if p.is_file()]
+    assert all(p.suffix in (".json", ".safetensors") for p in files), files  # nothing pickled is committed
     checkpoint = Path(latest_checkpoint(str(ROOT / "campaign" / name)))
     state = load_file(checkpoint / "model.safetensors")
     model = build_model(recipe, [str(i) for i in range(10)], 3, 32)
