@@ -50,6 +50,9 @@ from mimo_hf.training.run_queue import QueuedRun, run_queue
 from mimo_hf.training.zoo_runs import TEXT_RUNS, TEXT_TASKS, TRUNK, ZOO_EPOCHS, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[1]
+# --print-commands: what the queue does with each run (QueuedRun.status)
+STATUS_TEXT = {"finished": "finished", "in zoo": "finished", "refused": "holds a finished run of another recipe: the queue refuses it",
+               "carried": "resumes from the carried checkpoint", "resumes": "resumes", "starts": "starts"}
 
 
 def parse_args(argv=None):
@@ -156,7 +159,7 @@ def export_to_zoo(run, data_dir, threads):
 
 def generate_listops_if_missing(args, runs):
     """The ListOps-CPU runs read generated data: make it first (the generator is seeded, so it is the same data)."""
-    if any(not (run.finished or run.committed_in_zoo()) and "listops" in run.arguments for run in runs) and \
+    if any(run.status() not in ("finished", "in zoo") and "listops" in run.arguments for run in runs) and \
             not (Path(args.listops_dir) / "train-00000-of-00001.parquet").is_file():
         command = [sys.executable, str(ROOT / "scripts" / "generate_listops.py"), "--preset", "cpu",
                    "--output-dir", args.listops_dir]
@@ -169,16 +172,7 @@ def main(argv=None):
     runs = queued_runs(args)
     if args.print_commands:
         for run in runs:
-            if run.finished:
-                state = ("finished" if not run.recipe_differences(Path(run.output_dir) / "hub") else
-                         "holds a finished run of another recipe: the queue refuses it")
-            elif run.committed_in_zoo():
-                state = "finished"
-            elif run.has_checkpoint():
-                state = "resumes"
-            else:
-                state = "resumes from the carried checkpoint" if run.carried_checkpoint() else "starts"
-            print(f"# {run.name} ({state})\n{shlex.join(run.command())}")
+            print(f"# {run.name} ({STATUS_TEXT[run.status()]})\n{shlex.join(run.command())}")
         return runs
     if args.carry_now:
         for run in runs:

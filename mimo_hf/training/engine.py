@@ -163,7 +163,7 @@ def _record_folder(recipe):
     return recipe.checkpoint_folder
 
 
-def _resolved_paths(values, base):
+def resolved_paths(values, base):
     return {key: (os.path.realpath(os.path.join(base, values[key])) if values.get(key) else None)
             for key in PATH_SETTINGS if key in values}
 
@@ -174,7 +174,7 @@ def recorded_recipe(recipe):
     if os.path.isfile(path):
         with open(path) as f:
             record = json.load(f)["recipe"]
-        return record, path, _resolved_paths(record, os.path.dirname(path))  # paths are absolute there
+        return record, path, resolved_paths(record, os.path.dirname(path))  # paths are absolute there
     legacy = os.path.join(recipe.hub_folder, "training_args.json")
     if not os.path.isfile(legacy):
         return None
@@ -185,9 +185,9 @@ def recorded_recipe(recipe):
     here, recorded_out = os.path.realpath(recipe.output_dir), os.path.normpath(record.get("output_dir") or "")
     paths = None
     if os.path.isabs(recorded_out):
-        paths = _resolved_paths(record, "/")
+        paths = resolved_paths(record, "/")
     elif recorded_out not in ("", ".") and here.endswith(os.sep + recorded_out):
-        paths = _resolved_paths(record, here[: -len(recorded_out) - 1])
+        paths = resolved_paths(record, here[: -len(recorded_out) - 1])
     return record, legacy, paths
 
 

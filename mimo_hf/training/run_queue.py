@@ -24,9 +24,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from mimo_hf.training.engine import CHECKPOINT_DIR, PATH_SETTINGS, RECIPE_RECORD, latest_checkpoint, recipe_differences
+from mimo_hf.training.engine import (CHECKPOINT_DIR, PATH_SETTINGS, RECIPE_RECORD, latest_checkpoint, recipe_differences,
+                                     resolved_paths)
 from mimo_hf.training.portable_checkpoint import from_portable, read_portable, to_portable
 
 # Paths of a recipe record stored relative to the working folder in a carried copy (the data paths are compared
@@ -95,9 +97,12 @@ class QueuedRun:
         if self.recipe_class is None:
             return []
         record = json.loads((Path(folder) / "training_args.json").read_text())
-        recipe = self.recipe_class.from_flags([*self.arguments, "--output-dir", self.output_dir])
-        paths = {key: os.path.realpath(record[key]) if record.get(key) else None for key in PATH_SETTINGS if key in record}
-        return recipe_differences(recipe, record, paths, str(folder))
+        return recipe_differences(self.recipe, record, resolved_paths(record, os.getcwd()), str(folder))
+
+    @cached_property
+    def recipe(self):
+        """The recipe `arguments` give (parsed once: the queue asks several times)."""
+        return self.recipe_class.from_flags([*self.arguments, "--output-dir", self.output_dir])
 
     def committed_in_zoo(self):
         """`zoo_dir` holds this run finished: its records reach the end of the schedule and its
@@ -105,6 +110,19 @@ class QueuedRun:
         if not (self.zoo_dir and self.recipe_class) or not schedule_ended(self.zoo_dir):
             return False
         return not self.recipe_differences(self.zoo_dir)
+
+    def status(self):
+        """What the queue does with the run: "finished" or "in zoo" (skipped: its output folder, or its
+        committed zoo folder, records the end of this recipe's schedule), "refused" (its output folder holds a
+        finished run of another recipe), "carried" (continues from the carried checkpoint, later than any of
+        this machine's), "resumes" (from this machine's newest checkpoint) or "starts"."""
+        if self.finished:
+            return "refused" if self.recipe_differences(Path(self.output_dir) / "hub") else "finished"
+        if self.committed_in_zoo():
+            return "in zoo"
+        if _count(self.carried_checkpoint()) > _count(latest_checkpoint(str(self.checkpoint_folder))):
+            return "carried"
+        return "resumes" if self.has_checkpoint() else "starts"
 
     @property
     def checkpoint_folder(self):
@@ -196,14 +214,16 @@ def run_queue(runs, on_finished=None, stop_after=None):
     Raises SystemExit naming the log when a run fails.
     """
     for run in runs:
-        if run.finished:
-            if differences := run.recipe_differences(Path(run.output_dir) / "hub"):
-                shown = ", ".join(f"--{name.replace('_', '-')} {theirs} (queued: {ours})" for name, ours, theirs in differences)
-                sys.exit(f"[{run.name}] {run.output_dir} holds a finished run of another recipe ({shown}): move it "
-                         "away or choose another --runs-dir")
+        status = run.status()
+        if status == "refused":
+            differences = run.recipe_differences(Path(run.output_dir) / "hub")
+            shown = ", ".join(f"--{name.replace('_', '-')} {theirs} (queued: {ours})" for name, ours, theirs in differences)
+            sys.exit(f"[{run.name}] {run.output_dir} holds a finished run of another recipe ({shown}): move it "
+                     "away or choose another --runs-dir")
+        if status == "finished":
             print(f"[{run.name}] finished earlier: skipped", flush=True)
             continue
-        if run.committed_in_zoo():
+        if status == "in zoo":
             print(f"[{run.name}] finished earlier ({run.zoo_dir} records this recipe's whole schedule): skipped", flush=True)
             continue
         Path(run.output_dir).mkdir(parents=True, exist_ok=True)
