@@ -56,7 +56,7 @@ def test_benchmark_writes_rows_with_ratios(tmp_path):
                                   "convert_reference_checkpoint", "export_hub_folder", "push_to_hub", "zoo_table",
                                   "benchmark_augmentation", "train_mimoformer", "evaluate_mimoformer", "generate_listops",
                                   "train_zoo", "recipe_study", "write_example_data", "export_onnx", "deploy_table", "diagnose_mimoformer",
-                                  "plot_learning_curves"])
+                                  "plot_learning_curves", "profile_onnx"])
 def test_help_explains_every_script(name, capsys):
     import runpy
     import sys

@@ -7,6 +7,7 @@
 - `runtime.DeployedClassifier`: runs such a folder with ONNX Runtime or OpenVINO and returns what the
   transformers pipeline returns (sorted label/score lists per input).
 - `benchmark`: side-by-side timing of PyTorch and runtime entries.
+- `profiling`: where an exported graph spends its time on OpenVINO (per-layer counters by part).
 
 Everything here needs the optional extra: `pip install -e ".[deploy]"` (onnx, onnxscript,
 onnxruntime, openvino). Importing this package does not import them; using a function that needs one

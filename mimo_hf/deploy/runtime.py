@@ -71,9 +71,11 @@ class OnnxRuntimeSession:
 class OpenVinoSession:
     """One OpenVINO CPU compiled model (it reads the ONNX file directly): {input name: array} -> logits."""
 
-    def __init__(self, path, threads=None):
+    def __init__(self, path, threads=None, profile=False):
         ov = require("openvino", "running ONNX files with OpenVINO")
         config = {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": "1"}
+        if profile:  # per-layer counters of the last call (`request.profiling_info`; mimo_hf.deploy.profiling)
+            config["PERF_COUNT"] = True
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = str(int(threads))
         self.compiled = ov.Core().compile_model(str(path), "CPU", config)
