@@ -65,6 +65,9 @@ def layer_times(session, inputs, repeats=5):
                 continue
             key = (info.node_name, info.node_type, info.exec_type)
             samples.setdefault(key, []).append(info.real_time.total_seconds() * 1e3)
+    if not samples:
+        raise ValueError("the session reported no per-layer counters: open it with OpenVinoSession(path, threads, "
+                         "profile=True)")
     return [{"name": name, "type": kind, "exec_type": exec_type, "ms": float(np.median(times))}
             for (name, kind, exec_type), times in samples.items()]
 

@@ -9,14 +9,16 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from mimo_hf import MIMOConvConfig, MIMOConvForImageClassification
 from mimo_hf.data.image_processing import make_image_processor
 from mimo_hf.deploy.onnx_export import Checkpoint, export_checkpoint
-from mimo_hf.deploy.profiling import part_of, profile_export
+from mimo_hf.deploy.profiling import layer_times, part_of, profile_export
 from mimo_hf.deploy.quantization import stem_convolutions
+from mimo_hf.deploy.runtime import OpenVinoSession
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,6 +76,9 @@ def test_profile_errors(tiny_export):
         profile_export(tiny_export, 2, "fp32", batch_size=0, threads=1)
     with pytest.raises(ValueError, match="repeats"):
         profile_export(tiny_export, 2, "fp32", batch_size=4, threads=1, repeats=0)
+    plain = OpenVinoSession(tiny_export / "model_k2.onnx", threads=1)  # opened without the counters
+    with pytest.raises(ValueError, match="profile=True"):
+        layer_times(plain, {"pixel_values": np.zeros((2, 3, 32, 32), dtype=np.float32)}, repeats=1)
 
 
 def test_script_prints_the_table_and_writes_the_layers(tiny_export, tmp_path, capsys):
