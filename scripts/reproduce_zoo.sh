@@ -43,3 +43,5 @@ done
 # The cards' widget images (push_configs/<name>.yaml names each folder's card); the cards themselves are
 # rendered when a folder is exported (python scripts/export_hub_folder.py --all --output DIR, push_to_hub.py).
 python scripts/export_hub_folder.py zoo/wrn16-2-baseline zoo/mimoconv16-2-n2 zoo/mimoconv16-2-n4 zoo/mimoconv16-2-n4-dynamic --widget-images
+# The README's and docs/' generated tables (zoo, deploy, publish) from the new results files.
+python scripts/refresh_tables.py

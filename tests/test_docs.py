@@ -190,16 +190,9 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert command.startswith(".ci/install_chromium.sh && ") and "python -m pytest -q" in command
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/mimoconv_recipe_study.md"])
-def test_recipe_study_tables_are_the_committed_rows(page):
-    """The study's table is what scripts/recipe_study.py prints from docs/recipe_study.json (the rows its
-    --summarize wrote from the runs), in the README and in the study's page alike."""
-    text = (ROOT / page).read_text()
-    start, end = "<!-- recipe-study:start -->\n", "<!-- recipe-study:end -->"
-    block = text[text.index(start) + len(start):text.index(end)]
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "recipe_study.py"), "--table",
-                           str(ROOT / "docs" / "recipe_study.json")], capture_output=True, text=True, env=_env(), check=True)
-    assert block.strip() == proc.stdout.strip()
+def test_recipe_study_rows_are_complete():
+    """docs/recipe_study.json (the rows recipe_study.py --summarize wrote from the runs; the README's and the
+    study page's tables are printed from it, tests/test_scripts.py compares them) holds every variant."""
     rows = json.loads((ROOT / "docs" / "recipe_study.json").read_text())
     assert {r["variant"] for r in rows} >= {"base-paper", "base-fast", "n4-s2-paper", "n4-s2-fast", "n4-s4-fast"}
     assert all(0 < r[f"val_accuracy@k{r['capacity']}"] < 1 for r in rows)

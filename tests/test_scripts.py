@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_benchmark_writes_rows_with_ratios(tmp_path):
                                   "convert_reference_checkpoint", "export_hub_folder", "push_to_hub", "zoo_table",
                                   "benchmark_augmentation", "train_mimoformer", "evaluate_mimoformer", "generate_listops",
                                   "train_zoo", "recipe_study", "write_example_data", "export_onnx", "deploy_table", "diagnose_mimoformer",
-                                  "plot_learning_curves", "profile_onnx"])
+                                  "plot_learning_curves", "profile_onnx", "refresh_tables"])
 def test_help_explains_every_script(name, capsys):
     import runpy
     import sys
@@ -75,15 +76,55 @@ def test_help_explains_every_script(name, capsys):
     assert str(ROOT) not in out.replace("\n", "").replace(" ", "") and str(ROOT) not in out
 
 
-@pytest.mark.parametrize("marker, argv", [("zoo-table", ["--targets"]), ("zoo-table-mimoformer", ["--architecture", "mimoformer", "--targets"]),
-                                          ("publish-table", ["--publish"])])
-def test_readme_tables_are_the_zoo_table_output(marker, argv, capsys):
-    """The README's zoo tables are exactly what scripts/zoo_table.py prints from the committed results."""
-    readme = (ROOT / "README.md").read_text()
-    start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
-    block = readme[readme.index(start) + len(start):readme.index(end)]
-    _load("zoo_table").main(argv)
-    assert block.strip() == capsys.readouterr().out.strip()
+REFRESH = _load("refresh_tables")
+
+
+@pytest.mark.parametrize("block", REFRESH.BLOCKS, ids=[f"{b.page}:{b.marker}" for b in REFRESH.BLOCKS])
+def test_generated_tables_are_their_commands_output(block, capsys, monkeypatch):
+    """Every generated table of the README and docs/ is exactly what its command prints from the committed
+    results (run in this process; scripts/refresh_tables.py rewrites them)."""
+    monkeypatch.chdir(ROOT)
+    script, *arguments = block.command
+    _load(Path(script).stem).main(arguments)
+    printed = capsys.readouterr().out.strip()
+    assert REFRESH.block_content((ROOT / block.page).read_text(), block.marker, block.page) == printed
+
+
+def test_every_generated_table_is_registered():
+    found = {(str(path.relative_to(ROOT)), marker) for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+             for marker in re.findall(r"<!-- ([a-z0-9-]+):start -->", path.read_text())}
+    assert found == {(b.page, b.marker) for b in REFRESH.BLOCKS}
+
+
+def test_refresh_rewrites_only_the_stale_blocks(tmp_path, capsys):
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "table.py").write_text("import sys\nprint('| a |\\n|---|\\n| ' + sys.argv[1] + ' |')\n")
+    page = tmp_path / "page.md"
+    before = "# title\n\n<!-- t:start -->\n| old |\n<!-- t:end -->\n\ntext after\n<!-- u:start -->\n| a |\n|---|\n| 2 |\n<!-- u:end -->\n"
+    page.write_text(before)
+    blocks = (REFRESH.Block("page.md", "t", ("scripts/table.py", "1")), REFRESH.Block("page.md", "u", ("scripts/table.py", "2")))
+    with pytest.raises(SystemExit) as exit_info:
+        REFRESH.main(["--check"], root=tmp_path, blocks=blocks)
+    assert exit_info.value.code == 1 and page.read_text() == before  # --check writes nothing
+    assert "page.md: t is stale" in capsys.readouterr().out
+    assert REFRESH.main([], root=tmp_path, blocks=blocks) == [("page.md", "t")]
+    assert page.read_text() == before.replace("| old |\n", "| a |\n|---|\n| 1 |\n")
+    assert REFRESH.main(["--check"], root=tmp_path, blocks=blocks) == []
+    assert REFRESH.main([], root=tmp_path, blocks=blocks[1:] + (REFRESH.Block("page.md", "t", ("scripts/table.py", "1")),)) == []
+
+
+def test_refresh_errors(tmp_path):
+    with pytest.raises(ValueError, match="exactly once"):
+        REFRESH.block_span("<!-- t:start -->\n<!-- t:start -->\nx\n<!-- t:end -->", "t")
+    with pytest.raises(ValueError, match="exactly once"):
+        REFRESH.block_span("no markers", "t")
+    with pytest.raises(ValueError, match="comes before"):
+        REFRESH.block_span("<!-- t:end --><!-- t:start -->\n", "t")
+    (tmp_path / "fail.py").write_text("import sys\nsys.exit('broken table')\n")
+    with pytest.raises(RuntimeError, match="broken table"):
+        REFRESH.Block("page.md", "t", ("fail.py",)).render(tmp_path)
+    with pytest.raises(SystemExit):
+        REFRESH.parse_args(["--only", "no-such-table"])
 
 
 def test_benchmark_times_mimoformer_variants_side_by_side(tmp_path):
