@@ -9,10 +9,10 @@ deployment targets, computed from those numbers:
 - int8 accuracy within 1 point of the fp32 PyTorch model at every operating point (every model
   with deploy results, every runtime);
 - MIMOConv N=4 (k=4) int8 >= 12x the eager fp32 PyTorch baseline, and >= 2.5x the baseline's own
-  int8 model on the same runtime (from the --target-model run).
+  int8 model on the same runtime (for every N=4 model of the table, or the --target-model runs).
 
 Examples:
-    python scripts/deploy_table.py --model mimoconv16-2-n4 --targets    # the README's table
+    python scripts/deploy_table.py --model mimoconv16-2-n4-dynamic --targets    # the README's table
     python scripts/deploy_table.py                                      # every model with deploy results
 """
 
@@ -67,7 +67,7 @@ def table(name, results):
     return lines
 
 
-def targets(found, target_model):
+def targets(found, target_models):
     lines = []
     own = {name for name, _ in found}
     for name, results in found:
@@ -85,7 +85,7 @@ def targets(found, target_model):
                          f"{worst:+.2f} points ({RUNTIMES[row['runtime']]}, k={row['operating_point']}), "
                          f"{'met' if worst >= -1.0 else 'not met'}")
     for name, results in found:
-        if name != target_model:
+        if name not in target_models:
             continue
         rows = results["deploy"]["model"]["results"]
         top = max(r["operating_point"] for r in rows)
@@ -104,7 +104,8 @@ def main(argv=None):
     p.add_argument("--zoo", default=str(ROOT / "zoo"), help="folder of Hub-ready model folders (default: zoo/)")
     p.add_argument("--model", nargs="+", default=None, help="only these zoo folders (default: every one with deploy results)")
     p.add_argument("--targets", action="store_true", help="also print the deployment targets and whether they are met")
-    p.add_argument("--target-model", default="mimoconv16-2-n4", help="the N=4 model of the speed targets (default: mimoconv16-2-n4)")
+    p.add_argument("--target-model", nargs="+", default=None,
+                   help="the N=4 models of the speed targets (default: every model of the table whose capacity is 4)")
     args = p.parse_args(argv)
     found = load(args.zoo, args.model)
     lines = []
@@ -112,7 +113,8 @@ def main(argv=None):
         lines += ([""] if lines else []) + table(name, results)
     if args.targets:
         every = found if args.model is None else load(args.zoo)
-        lines += [""] + targets(every, args.target_model)
+        chosen = args.target_model or [name for name, results in found if results.get("capacity") == 4]
+        lines += [""] + targets(every, chosen)
     print("\n".join(lines))
     return lines
 

@@ -29,7 +29,7 @@ done
 # Deployment (needs the deploy extra, pip install -e ".[deploy]"): ONNX fp32 + int8 exports into each folder's
 # onnx/ (git-ignored; published with 'onnx: true' in the push config), then accuracy and images/s of every
 # runtime x precision x operating point on 2 threads, the baseline and its export timed in the same run
-# (deploy_results.json: the cards' Deploy sections and python scripts/deploy_table.py --model mimoconv16-2-n4 --targets).
+# (deploy_results.json: the cards' Deploy sections and python scripts/deploy_table.py --model mimoconv16-2-n4-dynamic --targets).
 for name in wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do
     python scripts/export_onnx.py --model "zoo/$name" --output "zoo/$name/onnx" --int8 --calibration-data-dir "$DATA" --overwrite
 done

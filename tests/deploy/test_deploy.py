@@ -421,3 +421,21 @@ def test_help_explains_the_deploy_scripts(name, capsys):
         _load_script(name).parse_args(["--help"]) if name == "export_onnx" else _load_script(name).main(["--help"])
     assert exit_info.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def _speed_target_models(lines):
+    return sorted({line.split("`")[1] for line in lines if "int8 on" in line and "eager fp32 baseline" in line})
+
+
+def test_deploy_table_speed_targets_cover_the_tables_n4_models_unless_named(capsys):
+    # The zoo's committed deploy results: two N=4 folders and the baseline (capacity 1, no speed target).
+    table = _load_script("deploy_table")
+    shown = table.main(["--model", "mimoconv16-2-n4-dynamic", "wrn16-2-baseline", "--targets"])
+    assert _speed_target_models(shown) == ["mimoconv16-2-n4-dynamic"]
+    # int8 accuracy is checked for every folder with deploy results, shown or not
+    assert any(line.startswith("- `mimoconv16-2-n4` int8 within 1 point") for line in shown)
+    every = table.main(["--targets"])
+    assert _speed_target_models(every) == ["mimoconv16-2-n4", "mimoconv16-2-n4-dynamic"]
+    named = table.main(["--model", "mimoconv16-2-n4-dynamic", "--targets", "--target-model", "mimoconv16-2-n4"])
+    assert _speed_target_models(named) == ["mimoconv16-2-n4"]
+    capsys.readouterr()
