@@ -53,6 +53,45 @@ def test_benchmark_writes_rows_with_ratios(tmp_path):
     assert by_name["mimoconv-n4"]["gmacs_per_image"] < by_name["mimoconv-n4-k2"]["gmacs_per_image"] < by_name["mimoconv-n4-k1"]["gmacs_per_image"]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_benchmark_times_training_steps_side_by_side(tmp_path, precision):
+    out = tmp_path / "train.json"
+    rows = _load("benchmark_throughput").main(["--mode", "train", "--depth", "10", "--width", "1", "--initial-width", "1",
+                                               "--num-superpositions", "2", "--train-bundles", "4", "--repeats", "1",
+                                               "--warmup", "0", "--threads", "1", "--no-tune-cpu-allocator",
+                                               "--train-precision", precision, "--output", str(out)])
+    assert json.loads(out.read_text()) == rows
+    by_name = {r["name"]: r for r in rows}
+    assert list(by_name) == ["baseline", "baseline-plain", "mimoconv-n2"]
+    # the reference row is a plain fp32 step in the default layout, whatever the other rows run
+    assert by_name["baseline-plain"]["precision"] == "fp32" and not by_name["baseline-plain"]["channels_last"]
+    assert by_name["baseline"]["precision"] == by_name["mimoconv-n2"]["precision"] == precision
+    assert by_name["mimoconv-n2"]["images_per_step"] == 8 and by_name["baseline"]["images_per_step"] == 4
+    assert by_name["baseline"]["ratio_to_baseline"] == 1.0 and all(r["images_per_s"] > 0 for r in rows)
+    assert all(r["gmacs_per_image"] > 0 for r in rows)
+
+
+def test_bf16_training_step_runs_the_forward_under_autocast(monkeypatch):
+    import torch
+
+    from mimo_hf.evaluation.benchmark import BenchmarkSettings, build, train_step
+    from mimo_hf.training import mimoconv
+
+    settings = BenchmarkSettings(depth=10, width=1, initial_width=1)
+    seen = []
+    original = mimoconv.training_loss
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mimoconv, "training_loss", spy)  # train_step imports it when called
+    for precision in ("fp32", "bf16"):
+        step, _ = train_step(build(settings, 2), 2, 2, True, True, 0, precision)
+        step()
+    assert seen == [False, True]
+
+
 @pytest.mark.parametrize("name", ["train_mimoconv", "evaluate_mimoconv", "benchmark_throughput",
                                   "convert_reference_checkpoint", "export_hub_folder", "push_to_hub", "zoo_table",
                                   "benchmark_augmentation", "train_mimoformer", "evaluate_mimoformer", "generate_listops",

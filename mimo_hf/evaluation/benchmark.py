@@ -73,6 +73,10 @@ class BenchmarkSettings:
                        choices=["inference", "train"])
     train_bundles: int = option(128, "bundles per training step: the recipe's batch (128); a step of N-capacity "
                                      "MIMOConv sees 128 * N images", TRAIN)
+    train_precision: str = option("fp32", "precision of the timed training steps: fp32, or bf16 autocast around the "
+                                          "forward and loss (what train_mimoconv.py --mixed-precision bf16 runs on a CPU, "
+                                          "through accelerate); the 'plain' baseline row stays a plain fp32 step",
+                                  TRAIN, choices=["fp32", "bf16"])
     tune_cpu_allocator: bool = option(True, "tune glibc's allocator as train_mimoconv.py does (process-wide: affects "
                                             "every row)", TRAIN, action=argparse.BooleanOptionalAction)
     seed: int = option(0, "seed for weights and input")
@@ -250,9 +254,11 @@ def main_deploy(settings, entries, descriptions, batch):
     return rows
 
 
-def train_step(model, k, bundles, channels_last, regularised, seed):
+def train_step(model, k, bundles, channels_last, regularised, seed, precision="fp32"):
     """A training-step closure at operating point k: forward + backward + SGD on `bundles * k` images,
-    the loss of train_mimoconv.py (smoothed soft targets; binding + isometry regularisers for MIMOConv)."""
+    the loss of train_mimoconv.py (smoothed soft targets; binding + isometry regularisers for MIMOConv).
+    precision "bf16": the forward and loss under CPU bf16 autocast, fp32 weights and optimizer (accelerate's
+    bf16 mixed precision)."""
     from mimo_hf.training.fast_training import smooth_targets
     from mimo_hf.training.mimoconv import parameter_groups, training_loss
 
@@ -267,7 +273,8 @@ def train_step(model, k, bundles, channels_last, regularised, seed):
     coefs = (0.1, 1e-4) if regularised else (0.0, 0.0)
 
     def step():
-        _, loss = training_loss(model, model, images, targets, k, *coefs)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            _, loss = training_loss(model, model, images, targets, k, *coefs)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -284,6 +291,7 @@ def main_train(settings):
     tuned = settings.tune_cpu_allocator and tune_cpu_allocator()
     base = {"model": f"WRN-{settings.depth}-{settings.width}", "capacity": 1, "operating_point": 1, "binding": "none",
             "initial_width": settings.baseline_initial_width, "activation": "relu"}
+    precision = settings.train_precision
     specs = [("baseline", build(settings, 1, baseline=True), 1, channels_last, False, base)]
     # The same baseline as a plain fp32 step (contiguous layout): the tuned baseline must be no slower.
     specs.append(("baseline-plain", build(settings, 1, baseline=True), 1, False, False, {**base, "plain": True}))
@@ -295,9 +303,11 @@ def main_train(settings):
         specs.append((f"mimoconv-n{n}" + (f"-k{k}" if k != n else ""), build(settings, n), k, channels_last, True,
                       {"model": f"MIMOConv-{settings.depth}-{settings.width}", "capacity": n, "operating_point": k,
                        "binding": settings.binding, "initial_width": settings.initial_width, "activation": settings.activation}))
+    precisions = {name: "fp32" if name == "baseline-plain" else precision for name, *_ in specs}
     steps, images, layouts = {}, {}, {}
     for name, model, k, layout, regularised, _ in specs:
-        steps[name], images[name] = train_step(model, k, settings.train_bundles, layout, regularised, settings.seed)
+        steps[name], images[name] = train_step(model, k, settings.train_bundles, layout, regularised, settings.seed,
+                                               precisions[name])
         layouts[name] = layout
     with tqdm(total=settings.repeats, desc="timing training steps", file=sys.stderr) as bar:
         timings = time_steps_interleaved(steps, warmup=settings.warmup, repeats=settings.repeats, progress=bar)
@@ -310,19 +320,19 @@ def main_train(settings):
         mac_ratio = macs["baseline"] / macs[name]
         rows.append({"name": name, "mode": "train", **description, "depth": settings.depth, "width": settings.width,
                      "bundles_per_step": settings.train_bundles, "images_per_step": images[name],
-                     "channels_last": layouts[name], "cpu_allocator_tuned": bool(tuned), "precision": "fp32",
+                     "channels_last": layouts[name], "cpu_allocator_tuned": bool(tuned), "precision": precisions[name],
                      "images_per_s": round(ips, 1), "ratio_to_baseline": round(ips / base_ips, 3),
                      "gmacs_per_image": round(macs[name] / 1e9, 4), "mac_ratio_to_baseline": round(mac_ratio, 3),
                      "fraction_of_mac_ratio": round(ips / base_ips / mac_ratio, 3),
                      "median_s": timings[name]["median_s"], "repeats": settings.repeats,
                      "other_cpu_share_while_timing": timings[name]["other_cpu_share"], **machine})
     print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, training steps of "
-          f"{settings.train_bundles} bundles, fp32, allocator {'tuned' if tuned else 'default'}")
-    print("| model | N | k | layout | images/s | vs baseline | GMACs/image (fwd+bwd) | ideal ratio by MACs | share of ideal |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"{settings.train_bundles} bundles, allocator {'tuned' if tuned else 'default'}")
+    print("| model | N | k | layout | precision | images/s | vs baseline | GMACs/image (fwd+bwd) | ideal ratio by MACs | share of ideal |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']}{' (plain)' if r.get('plain') else ''} | {r['capacity']} | {r['operating_point']} | "
-              f"{'channels-last' if r['channels_last'] else 'contiguous'} | {r['images_per_s']:.1f} | "
+              f"{'channels-last' if r['channels_last'] else 'contiguous'} | {r['precision']} | {r['images_per_s']:.1f} | "
               f"{r['ratio_to_baseline']:.2f}x | {r['gmacs_per_image']:.3f} | {r['mac_ratio_to_baseline']:.2f}x | "
               f"{r['fraction_of_mac_ratio']:.2f} |")
     return rows
