@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Plot the validation learning curves of the zoo's CIFAR-10 runs: runs in progress from the history in
 their committed checkpoint (campaign/<name>/, with the end of the campaign's schedule marked,
-mimo_hf/training/zoo_runs.py), the others from zoo/<name>/metrics_history.json (the model the zoo holds now).
+mimo_hf/training/zoo_runs.py), and every run's zoo/<name>/metrics_history.json (the model the zoo holds now;
+for a run in progress, the model it will replace, labelled "(zoo, E epochs)").
 
 Validation accuracy is on the 5,000 training images held out of the project's CIFAR-10 JPEG copy (quality
 75; not comparable with published CIFAR-10 numbers), with the exported weights (the weight average of
@@ -39,36 +40,37 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def run_history(name, zoo_dir, carry_dir):
-    """(history, its planned epochs, where it came from) of one run: the run in progress if campaign/ holds it
-    (its zoo folder is then the previous model), else its zoo folder with that folder's own schedule; else
-    (None, None, why not)."""
+def run_histories(name, zoo_dir, carry_dir):
+    """[(label, history, its planned epochs, where it came from)] of one run: the run in progress if campaign/
+    holds it, and the model its zoo folder holds (with that folder's own schedule); [] if neither exists."""
+    found = []
     carried = carried_history(Path(carry_dir) / name)
     if carried is not None:
-        return carried, ZOO_EPOCHS[name], f"{Path(carry_dir).name}/{name} (in progress)"
+        found.append((name, carried, ZOO_EPOCHS[name], f"{Path(carry_dir).name}/{name} (in progress)"))
     folder = Path(zoo_dir) / name
     if (folder / "metrics_history.json").is_file():
         epochs = json.loads((folder / "training_args.json").read_text()).get("epochs")
-        return json.loads((folder / "metrics_history.json").read_text()), epochs, f"{Path(zoo_dir).name}/{name}"
-    return None, None, "no zoo folder and no carried checkpoint"
+        label = f"{name} (zoo, {epochs} epochs)" if found else name
+        found.append((label, json.loads((folder / "metrics_history.json").read_text()), epochs, f"{Path(zoo_dir).name}/{name}"))
+    return found
 
 
 def main(argv=None):
     args = parse_args(argv)
     runs, planned = [], {}
     for name in args.only:
-        history, epochs, source = run_history(name, args.zoo_dir, args.carry_dir)
-        if history is None:
-            print(f"{name}: {source}; left out", file=sys.stderr)
-            continue
-        runs.append((name, history))
-        planned[name] = epochs
-        last = history[-1]
-        campaign = "" if epochs == ZOO_EPOCHS[name] else f" (its own schedule; the campaign plans {ZOO_EPOCHS[name]})"
-        curves = ", ".join(f"{label.split()[-1]} {acc[-1]:.2f}%" for label, _, acc in learning_curve_series(name, history))
-        seconds = [r["train_seconds"] for r in history if r.get("train_seconds")]
-        timing = f"; median {statistics.median(seconds) / 60:.1f} training minutes per epoch" if seconds else ""
-        print(f"{name}: {source}, epoch {last.get('epoch')} of {epochs}{campaign}; last validation accuracy {curves}{timing}")
+        found = run_histories(name, args.zoo_dir, args.carry_dir)
+        if not found:
+            print(f"{name}: no zoo folder and no carried checkpoint; left out", file=sys.stderr)
+        for label, history, epochs, source in found:
+            runs.append((label, history))
+            planned[label] = epochs
+            last = history[-1]
+            campaign = "" if epochs == ZOO_EPOCHS[name] else f" (its own schedule; the campaign plans {ZOO_EPOCHS[name]})"
+            curves = ", ".join(f"{series.split()[-1]} {acc[-1]:.2f}%" for series, _, acc in learning_curve_series(label, history))
+            seconds = [r["train_seconds"] for r in history if r.get("train_seconds")]
+            timing = f"; median {statistics.median(seconds) / 60:.1f} training minutes per epoch" if seconds else ""
+            print(f"{name}: {source}, epoch {last.get('epoch')} of {epochs}{campaign}; last validation accuracy {curves}{timing}")
     if not runs:
         sys.exit("nothing to plot: no zoo folders nor carried checkpoints for the runs asked for")
     lines = [(f"target {args.target:g}%", args.target)] if args.target else []

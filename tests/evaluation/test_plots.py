@@ -63,12 +63,14 @@ def test_the_script_draws_runs_in_progress_and_the_zoo_models_of_the_others(tmp_
     _carried(campaign / "mimoconv16-2-n4-dynamic", HISTORY)
     runs = _script().main(["--zoo-dir", str(zoo), "--carry-dir", str(campaign), "--output", str(tmp_path / "c.png")])
     captured = capsys.readouterr()
-    # The in-progress run replaces its older zoo folder; the others are the zoo's models with their own schedules.
+    # The in-progress run is drawn beside the zoo model it will replace; the others are the zoo's models.
     finished = [{"epoch": 1, "val_accuracy@k1": 0.3, "train_seconds": 90.0}]
-    assert dict(runs) == {"wrn16-2-baseline": finished, "mimoconv16-2-n4-dynamic": HISTORY, "mimoconv16-2-n4": finished}
+    assert runs == [("mimoconv16-2-n4-dynamic", HISTORY), ("mimoconv16-2-n4-dynamic (zoo, 2 epochs)", finished),
+                    ("wrn16-2-baseline", finished), ("mimoconv16-2-n4", finished)]  # the queue's order
     assert "last validation accuracy k=1 30.00%; median 1.5 training minutes per epoch" in captured.out
     assert "mimoconv16-2-n4: zoo/mimoconv16-2-n4, epoch 1 of 2 (its own schedule; the campaign plans 60)" in captured.out
     assert "mimoconv16-2-n4-dynamic: campaign/mimoconv16-2-n4-dynamic (in progress), epoch 2 of 60;" in captured.out
+    assert "mimoconv16-2-n4-dynamic: zoo/mimoconv16-2-n4-dynamic, epoch 1 of 2 (its own schedule" in captured.out
     assert "k=1 62.50%, k=4 37.50%" in captured.out
     assert "mimoconv16-2-n2: no zoo folder and no carried checkpoint; left out" in captured.err
     assert (tmp_path / "c.png").is_file()
