@@ -54,6 +54,9 @@ def parse_args(argv=None):
                    help="refuse an int8 graph whose top-1 agrees with PyTorch on fewer than this fraction of those "
                         "images (default: report only)")
     p.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor instead of per channel")
+    p.add_argument("--per-tensor-batchnorm", action="store_true",
+                   help="int8: one scale for each BatchNorm's scale vector (onnxruntime's own choice for 1-D weights) "
+                        "instead of one per channel")
     p.add_argument("--full-range", action="store_true",
                    help="int8: 8-bit weights instead of the default 7-bit ones (7 bits avoid the u8 x s8 saturation of "
                         "ONNX Runtime on x86 CPUs without VNNI; see mimo_hf/deploy/quantization.py)")
@@ -91,7 +94,8 @@ def main(argv=None):
                                         data_dir=args.calibration_data_dir, split=args.calibration_split,
                                         count=args.calibration_size, seed=args.seed)
     settings = QuantSettings(per_channel=not args.per_tensor, reduce_range=not args.full_range,
-                             calibrate_method=args.calibrate_method, keep_stem_fp32=not args.quantize_stem)
+                             calibrate_method=args.calibrate_method, keep_stem_fp32=not args.quantize_stem,
+                             batchnorm_per_channel=not args.per_tensor_batchnorm)
     command = "python " + " ".join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv)))
     try:
         return export_checkpoint(args.model, args.output, operating_points=args.operating_points, int8=args.int8,

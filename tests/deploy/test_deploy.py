@@ -264,6 +264,39 @@ def test_int8_export_records_its_calibration_and_verification(zoo_int8):
     assert (folder / "model_k4_int8.onnx").stat().st_size < 0.4 * (folder / "model_k4.onnx").stat().st_size
 
 
+def _batchnorm_scale_sizes(path):
+    """Number of int8 scales of each BatchNormalization's (dequantized) scale input in an ONNX graph."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    producers = {out: node for node in graph.node for out in node.output}
+    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    sizes = []
+    for node in graph.node:
+        if node.op_type == "BatchNormalization":
+            dequantize = producers[node.input[1]]
+            assert dequantize.op_type == "DequantizeLinear"
+            sizes.append(initializers[dequantize.input[1]].size)
+    return sizes
+
+
+@needs_cifar
+def test_int8_batchnorm_scales_are_quantized_per_channel(zoo_int8, tmp_path, caplog):
+    from mimo_hf.deploy.quantization import QuantSettings, quantize_int8
+
+    folder, manifest = zoo_int8
+    default = _batchnorm_scale_sizes(folder / "model_k4_int8.onnx")
+    assert manifest["quantization"]["batchnorm_per_channel"] is True
+    assert default and all(size > 1 for size in default)  # the pre-activation BatchNorms: one scale per channel
+    pixels = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    with caplog.at_level("WARNING"):
+        quantize_int8(folder / "model_k4.onnx", tmp_path / "per_tensor.onnx", "pixel_values", pixels,
+                      QuantSettings(batchnorm_per_channel=False), batch_size=4)
+    assert _batchnorm_scale_sizes(tmp_path / "per_tensor.onnx") == [1] * len(default)
+    assert "out-of-range" in caplog.text  # onnxruntime's own warning for the 1-D scales, which the default avoids
+
+
 @needs_cifar
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 def test_int8_accuracy_is_close_to_fp32_on_real_test_images(zoo_int8, runtime):
