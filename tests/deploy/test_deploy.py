@@ -460,15 +460,24 @@ def _speed_target_models(lines):
     return sorted({line.split("`")[1] for line in lines if "int8 on" in line and "eager fp32 baseline" in line})
 
 
-def test_deploy_table_speed_targets_cover_the_tables_n4_models_unless_named(capsys):
-    # The zoo's committed deploy results: two N=4 folders and the baseline (capacity 1, no speed target).
+def test_deploy_table_speed_targets_cover_the_tables_n4_models_unless_named(tmp_path, capsys):
+    # A zoo of two N=4 folders and the baseline (capacity 1, no speed target), built from the committed
+    # deploy results of the dynamic N=4 model and of the baseline, so that the test does not depend on
+    # which zoo folders have deploy results at the moment.
+    import shutil
+
+    for source, name in [("mimoconv16-2-n4-dynamic", "n4-dynamic"), ("mimoconv16-2-n4-dynamic", "n4-other"),
+                         ("wrn16-2-baseline", "baseline")]:
+        (tmp_path / name).mkdir()
+        shutil.copy(ROOT / "zoo" / source / "deploy_results.json", tmp_path / name / "deploy_results.json")
     table = _load_script("deploy_table")
-    shown = table.main(["--model", "mimoconv16-2-n4-dynamic", "wrn16-2-baseline", "--targets"])
-    assert _speed_target_models(shown) == ["mimoconv16-2-n4-dynamic"]
+    zoo = ["--zoo", str(tmp_path)]
+    shown = table.main([*zoo, "--model", "n4-dynamic", "baseline", "--targets"])
+    assert _speed_target_models(shown) == ["n4-dynamic"]
     # int8 accuracy is checked for every folder with deploy results, shown or not
-    assert any(line.startswith("- `mimoconv16-2-n4` int8 within 1 point") for line in shown)
-    every = table.main(["--targets"])
-    assert _speed_target_models(every) == ["mimoconv16-2-n4", "mimoconv16-2-n4-dynamic"]
-    named = table.main(["--model", "mimoconv16-2-n4-dynamic", "--targets", "--target-model", "mimoconv16-2-n4"])
-    assert _speed_target_models(named) == ["mimoconv16-2-n4"]
+    assert any(line.startswith("- `n4-other` int8 within 1 point") for line in shown)
+    every = table.main([*zoo, "--targets"])
+    assert _speed_target_models(every) == ["n4-dynamic", "n4-other"]
+    named = table.main([*zoo, "--model", "n4-dynamic", "--targets", "--target-model", "n4-other"])
+    assert _speed_target_models(named) == ["n4-other"]
     capsys.readouterr()
