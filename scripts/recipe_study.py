@@ -14,7 +14,8 @@ Examples:
     python scripts/recipe_study.py --table docs/recipe_study.json      # the committed table, no runs needed
 
 --summarize reads each finished run's metrics_history.json and prints the study table (markdown), and
-with --output also writes it as JSON rows; --table prints the table of such a JSON file (the one in
+with --output also writes it as JSON rows, merged into the rows that file already holds (a variant run again
+on the same machine replaces its row; rows of other variants and machines stay); --table prints the table of such a JSON file (the one in
 docs/mimoconv_recipe_study.md and the README).
 """
 
@@ -40,6 +41,11 @@ VARIANTS = {
     "n4-s2-paper": ("MIMOConv N=4, 32-channel stem, paper preset", N4 + ["--initial-width", "2", "--preset", "paper"]),
     "n4-s2-fast": ("MIMOConv N=4, 32-channel stem, fast preset", N4 + ["--initial-width", "2", "--preset", "fast"]),
     "n4-s4-fast": ("MIMOConv N=4, 64-channel stem (the paper's), fast preset", N4 + ["--initial-width", "4", "--preset", "fast"]),
+    # bf16 autocast (accelerate's --mixed-precision bf16): about 1.6x faster training steps on CPUs with
+    # AVX-512 BF16 or AMX (README, "Training throughput"); these rows check that it costs no accuracy.
+    "base-fast-bf16": ("baseline, fast preset, bf16 autocast", BASELINE + ["--preset", "fast", "--mixed-precision", "bf16"]),
+    "n4-s2-fast-bf16": ("MIMOConv N=4, 32-channel stem, fast preset, bf16 autocast",
+                        N4 + ["--initial-width", "2", "--preset", "fast", "--mixed-precision", "bf16"]),
 }
 
 
@@ -74,6 +80,11 @@ def run_all(args):
 
 
 def summarize(args):
+    """The rows of the finished runs in --runs-dir; with --output, merged into the rows already in that file (a
+    variant run on this machine replaces its row of this machine, every other row is kept), in VARIANTS order."""
+    from mimo_hf.evaluation.throughput import machine_description
+
+    machine = f"{machine_description()['cpu']}, {args.num_threads} threads"
     rows = []
     for name, (what, _) in VARIANTS.items():
         history_file = Path(args.runs_dir) / name / "hub" / "metrics_history.json"
@@ -89,9 +100,15 @@ def summarize(args):
                      **{f"raw_val_accuracy@k{k}": final[f"raw_val_accuracy@k{k}"] for k in points if f"raw_val_accuracy@k{k}" in final},
                      "val_curve": [r[f"val_accuracy@k{max(points)}"] for r in history],
                      "train_minutes": round(sum(r.get("train_seconds", 0) for r in history) / 60, 1),
+                     "machine": machine,
                      "command": " ".join(["python", "scripts/train_mimoconv.py", *TRUNK, *VARIANTS[name][1],
                                           "--epochs", str(len(history)), "--data-dir", "../shared/data/cifar10",
                                           "--output-dir", f"runs/{name}"])})
+    if args.output and Path(args.output).is_file():
+        fresh = {(row["variant"], row["machine"]) for row in rows}
+        kept = [row for row in json.loads(Path(args.output).read_text()) if (row["variant"], row.get("machine")) not in fresh]
+        order = list(VARIANTS)
+        rows = sorted(kept + rows, key=lambda row: order.index(row["variant"]))  # stable: earlier machines first
     print_table(rows)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -101,14 +118,14 @@ def summarize(args):
 
 
 def print_table(rows):
-    print("| variant | what it tests | N | epochs | validation accuracy (k = N) | raw weights | per epoch (val, k = N) | training minutes |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | what it tests | N | epochs | validation accuracy (k = N) | raw weights | per epoch (val, k = N) | training minutes | trained on |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         k = r["capacity"]
         raw = r.get(f"raw_val_accuracy@k{k}")
         curve = " / ".join(f"{100 * v:.1f}" for v in r["val_curve"])
         print(f"| `{r['variant']}` | {r['what']} | {k} | {r['epochs']} | {100 * r[f'val_accuracy@k{k}']:.2f}% | "
-              f"{'-' if raw is None else f'{100 * raw:.2f}%'} | {curve} | {r['train_minutes']} |")
+              f"{'-' if raw is None else f'{100 * raw:.2f}%'} | {curve} | {r['train_minutes']} | {r.get('machine', '-')} |")
 
 
 def main(argv=None):

@@ -194,3 +194,27 @@ def test_evaluate_mimoformer_scores_grids_and_merges_throughput(tmp_path):
     assert [r["accuracy"] for r in stored["results"]] == [r["accuracy"] for r in report["results"]]  # kept
     assert all(r["sequences_per_s"] > 0 for r in stored["results"]) and stored["baseline"]["sequences_per_s"] > 0
     assert stored["throughput_command"] and merged["throughput_device"] == "cpu"
+
+
+def test_recipe_study_summary_merges_new_rows_into_the_committed_ones(tmp_path, capsys):
+    study = _load("recipe_study")
+    for name, accuracy in (("base-fast", 0.70), ("base-fast-bf16", 0.71)):
+        hub = tmp_path / "runs" / name / "hub"
+        hub.mkdir(parents=True)
+        (hub / "training_args.json").write_text(json.dumps({"num_superpositions": 1, "initial_width": 1.0, "preset": "fast"}))
+        (hub / "metrics_history.json").write_text(json.dumps(
+            [{"epoch": 1, "val_accuracy@k1": 0.5, "train_seconds": 60}, {"epoch": 2, "val_accuracy@k1": accuracy, "train_seconds": 60}]))
+    committed = [{"variant": v, "what": "w", "epochs": 3, "capacity": 1, "initial_width": 1.0, "preset": "fast",
+                  "val_accuracy@k1": 0.6, "val_curve": [0.6], "train_minutes": 9.0, "machine": "an earlier CPU"}
+                 for v in ("base-paper", "base-fast")]
+    output = tmp_path / "rows.json"
+    output.write_text(json.dumps(committed))
+    rows = study.main(["--runs-dir", str(tmp_path / "runs"), "--summarize", "--output", str(output)])
+    here = rows[-1]["machine"]
+    # Rows of other machines stay, the new ones join them in the variants' order; nothing is dropped.
+    assert [(r["variant"], r["machine"]) for r in rows] == [
+        ("base-paper", "an earlier CPU"), ("base-fast", "an earlier CPU"), ("base-fast", here), ("base-fast-bf16", here)]
+    assert json.loads(output.read_text()) == rows and rows[3]["val_accuracy@k1"] == 0.71 and rows[3]["train_minutes"] == 2.0
+    # Summarizing again on the same machine replaces its rows instead of adding copies.
+    assert len(study.main(["--runs-dir", str(tmp_path / "runs"), "--summarize", "--output", str(output)])) == 4
+    assert "| `base-fast-bf16` |" in capsys.readouterr().out

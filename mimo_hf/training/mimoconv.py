@@ -92,6 +92,22 @@ def training_loss(model, raw_model, pixel_values, targets, k, binding_coef, isom
     return out, loss
 
 
+def slow_bf16_warning(device_type, mixed_precision, features=None):
+    """A warning for bf16 autocast on a CPU without bf16 instructions (AVX-512 BF16 or AMX), where torch
+    emulates bf16 and a step runs slower than in fp32; None where there is nothing to warn about.
+    `features`: the CPU's flags of interest (default: this machine's, from /proc/cpuinfo)."""
+    if device_type != "cpu" or mixed_precision != "bf16":
+        return None
+    if features is None:
+        from mimo_hf.evaluation.throughput import machine_description
+
+        features = machine_description().get("cpu_features")
+    if features is None or {"avx512_bf16", "amx_bf16"} & set(features):
+        return None
+    return ("warning: --mixed-precision bf16 on a CPU without AVX-512 BF16 or AMX: torch emulates bf16 here and "
+            "training steps run slower than in fp32 (a run keeps its recorded precision when resumed)")
+
+
 @dataclass
 class ImageData:
     """The training and validation parts of an image dataset, with what the model and the export need."""
@@ -150,6 +166,8 @@ class MIMOConvLoop:
         accelerator = self.run.accelerator
         if recipe.tune_cpu_allocator and accelerator.device.type == "cpu" and tune_cpu_allocator():
             accelerator.print("CPU allocator tuned: freed activations are reused instead of unmapped")
+        if (message := slow_bf16_warning(accelerator.device.type, accelerator.mixed_precision)) is not None:
+            accelerator.print(message)
         if recipe.uses_own_data:  # fine-tuning a checkpoint (training/finetune.py)
             from mimo_hf.training.finetune import image_model_and_data
 

@@ -90,3 +90,13 @@ def test_killed_run_resumes_exactly(tmp_path, preset):
     untimed = [[{k: v for k, v in r.items() if k != "train_seconds"} for r in h] for h in (history_full, history_resumed)]
     assert untimed[0] == untimed[1]  # everything but the wall-clock time of each epoch
     assert all(r["train_seconds"] > 0 for r in history_resumed)
+
+
+def test_bf16_autocast_on_a_cpu_without_bf16_instructions_is_warned_about():
+    from mimo_hf.training.mimoconv import slow_bf16_warning
+
+    assert "slower than in fp32" in slow_bf16_warning("cpu", "bf16", ["avx2", "avx512f", "avx512_vnni"])
+    assert slow_bf16_warning("cpu", "bf16", ["avx2", "avx512f", "avx512_bf16"]) is None
+    assert slow_bf16_warning("cpu", "bf16", ["avx2", "amx_int8", "amx_bf16"]) is None
+    assert slow_bf16_warning("cpu", "no", ["avx2"]) is None  # fp32: nothing to warn about
+    assert slow_bf16_warning("cuda", "bf16", ["avx2"]) is None  # the GPU runs bf16 natively
