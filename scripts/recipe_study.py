@@ -15,7 +15,8 @@ Examples:
 
 --summarize reads each finished run's metrics_history.json and prints the study table (markdown), and
 with --output also writes it as JSON rows, merged into the rows that file already holds (a variant run again
-on the same machine replaces its row; rows of other variants and machines stay); --table prints the table of such a JSON file (the one in
+of the same length on the same machine replaces its row; rows of other variants, lengths (--epochs) and machines
+stay); --table prints the table of such a JSON file (the one in
 docs/mimoconv_recipe_study.md and the README).
 """
 
@@ -46,6 +47,10 @@ VARIANTS = {
     "base-fast-bf16": ("baseline, fast preset, bf16 autocast", BASELINE + ["--preset", "fast", "--mixed-precision", "bf16"]),
     "n4-s2-fast-bf16": ("MIMOConv N=4, 32-channel stem, fast preset, bf16 autocast",
                         N4 + ["--initial-width", "2", "--preset", "fast", "--mixed-precision", "bf16"]),
+    # ReLU in place of PReLU (the plain WRN's activation): int8 graph runtimes fuse ReLU into the convolutions,
+    # PReLU not as well (README, "Deploy"); does superposition need PReLU's negative slope?
+    "n4-s2-fast-relu-bf16": ("MIMOConv N=4, 32-channel stem, ReLU instead of PReLU, fast preset, bf16 autocast",
+                             N4[:-1] + ["relu", "--initial-width", "2", "--preset", "fast", "--mixed-precision", "bf16"]),
 }
 
 
@@ -81,7 +86,8 @@ def run_all(args):
 
 def summarize(args):
     """The rows of the finished runs in --runs-dir; with --output, merged into the rows already in that file (a
-    variant run on this machine replaces its row of this machine, every other row is kept), in VARIANTS order."""
+    variant run on this machine for as many epochs replaces that row, every other row is kept), ordered by
+    epochs, then VARIANTS order."""
     from mimo_hf.evaluation.throughput import machine_description
 
     machine = f"{machine_description()['cpu']}, {args.num_threads} threads"
@@ -105,10 +111,11 @@ def summarize(args):
                                           "--epochs", str(len(history)), "--data-dir", "../shared/data/cifar10",
                                           "--output-dir", f"runs/{name}"])})
     if args.output and Path(args.output).is_file():
-        fresh = {(row["variant"], row["machine"]) for row in rows}
-        kept = [row for row in json.loads(Path(args.output).read_text()) if (row["variant"], row.get("machine")) not in fresh]
+        fresh = {(row["variant"], row["machine"], row["epochs"]) for row in rows}
+        kept = [row for row in json.loads(Path(args.output).read_text())
+                if (row["variant"], row.get("machine"), row["epochs"]) not in fresh]
         order = list(VARIANTS)
-        rows = sorted(kept + rows, key=lambda row: order.index(row["variant"]))  # stable: earlier machines first
+        rows = sorted(kept + rows, key=lambda row: (row["epochs"], order.index(row["variant"])))  # stable: earlier machines first
     print_table(rows)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Rebuild the CIFAR-10 zoo: train the four WRN-16-2 models (scripts/train_zoo.py: one at a time, fast preset,
-# 60 epochs each, 5,000 training images held out for validation), copy their checkpoint files into zoo/,
+# Rebuild the CIFAR-10 zoo: train the four WRN-16-2 models (scripts/train_zoo.py: one at a time, fast preset under
+# bf16 autocast, each run's epochs from mimo_hf/training/zoo_runs.py, 5,000 training images held out for
+# validation), copy their checkpoint files into zoo/,
 # evaluate each on the full test split (accuracy at every operating point, throughput side by side with the
 # baseline), export and measure ONNX fp32/int8, and write the widget images. Run from the repository root with
 # ../shared beside it. Training is resumable: rerun this script after an interruption and every run continues
-# from its last epoch (finished runs are skipped). On the project's 2-core CPU a baseline epoch takes about
-# 5-7 minutes and a MIMOConv epoch more (each run's log records train_seconds per epoch). Pass RUNS=<folder>
+# from its last epoch (finished runs are skipped). On the project's 2-core CPUs with bf16 instructions a baseline
+# epoch takes about 1 minute and a MIMOConv epoch 1.5-2.5 (each run's log records train_seconds per epoch;
+# docs/mimoconv_recipe_study.md has the hours per run). Pass RUNS=<folder>
 # to keep checkpoints elsewhere (outside git).
 set -euo pipefail
 RUNS=${RUNS:-runs/zoo}
@@ -14,7 +16,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
 # --no-export: the steps below copy and evaluate the runs (train_zoo.py alone does it after each run).
 python scripts/train_zoo.py --runs-dir "$RUNS" --data-dir "$DATA" --no-export \
-    --only mimoconv16-2-n4-dynamic wrn16-2-baseline mimoconv16-2-n4 mimoconv16-2-n2
+    --only wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic
 
 # The runs' Hub-ready folders become checkpoint folders (no model code, card or auto_map: the export adds them).
 for name in wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do

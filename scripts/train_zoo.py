@@ -3,11 +3,13 @@
 six MIMOFormer text runs).
 
 The CIFAR-10 runs are scripts/train_mimoconv.py with the fast preset (chosen by scripts/recipe_study.py on the
-45k/5k train/validation split; docs/mimoconv_recipe_study.md), 60 epochs each (an epoch of capacity N passes
-over the training images N times, the paper's fairness rule), in the order dynamic N=4, the baseline, static
-N=4, static N=2 (mimo_hf/training/zoo_runs.py). 5,000 training images are held out for validation; the test
-split is never read here. When the baseline finishes, the MIMOConv folders already in the zoo are evaluated
-again beside it.
+45k/5k train/validation split; docs/mimoconv_recipe_study.md) under bf16 autocast, in the order the baseline
+(120 epochs), static N=2 (240), static N=4 (360), dynamic N=4 (360): the second campaign (an epoch of capacity
+N passes over the training images N times, the paper's fairness rule; mimo_hf/training/zoo_runs.py). 5,000
+training images are held out for validation; the test split is never read here. When the baseline finishes,
+the MIMOConv folders already in the zoo are evaluated again beside it (and measured again on ONNX Runtime and
+OpenVINO where they have deploy results); a MIMOConv run finishing after a baseline with deploy results gets
+its own.
 
 The text runs are scripts/train_mimoformer.py at one size per task (docs/mimoformer_diagnosis.md section
 4): the Performer, MIMOFormer att. (4x4 after a 2x2 warm-up) and att.+MLP (2x2), 6,000 steps of 32 on
@@ -32,8 +34,9 @@ Run it from the repository root (the default --data-dir is relative to it). The 
 out in `<runs-dir>/<name>/hub`; when a run finishes, the queue copies it into zoo/<name> (checkpoint
 files only; the previous folder is moved to `<runs-dir>/<name>/zoo-before`) and evaluates it on the
 test split (eval_results.json) before the next run starts, so commit zoo/<name> when it appears.
-ONNX exports and deploy results: scripts/reproduce_zoo.sh. On this project's 2-core CPU (2 threads) an epoch took
-about 5-7 minutes for the baseline and more for MIMOConv (the training log's `train_seconds` per epoch);
+ONNX exports and deploy results of every folder: scripts/reproduce_zoo.sh. On this project's 2-core CPUs (2 threads)
+a bf16 epoch takes about 1 minute for the baseline and 1.5-2.5 for MIMOConv where the CPU has bf16 instructions
+(the training log's `train_seconds` per epoch; docs/mimoconv_recipe_study.md, "The campaign");
 a text run 35-50 minutes on ListOps-CPU and about 1.6 hours on Text-1k (the finished runs' `minutes`
 in metrics_history.json, e.g. 50 for performer-listops-cpu and 96 for performer-text1k).
 """
@@ -121,11 +124,24 @@ def zoo_commands(run, data_dir, threads):
         baseline = "none" if run.name == "wrn16-2-baseline" else os.path.join(zoo_root, "wrn16-2-baseline")
         commands.append(mimoconv_evaluation(zoo, baseline, data_dir, threads))
         commands.append([python, "scripts/export_hub_folder.py", zoo, "--widget-images"])
+        baseline_zoo = os.path.join(zoo_root, "wrn16-2-baseline")
         if run.name == "wrn16-2-baseline":
             # A new baseline changes what every MIMOConv's results quote (its accuracy, the speed-ups): the
-            # MIMOConv folders already in the zoo are evaluated again beside it.
-            commands += [mimoconv_evaluation(os.path.join(zoo_root, name), zoo, data_dir, threads)
-                         for name in ZOO_RUNS if name != run.name and (ROOT / zoo_root / name / "eval_results.json").is_file()]
+            # MIMOConv folders already in the zoo are evaluated again beside it, and those with deploy results
+            # (which quote the baseline's exported models too) are measured again beside its new export.
+            others = [name for name in ZOO_RUNS if name != run.name and (ROOT / zoo_root / name / "eval_results.json").is_file()]
+            commands += [mimoconv_evaluation(os.path.join(zoo_root, name), zoo, data_dir, threads) for name in others]
+            deployed = [os.path.join(zoo_root, name) for name in others
+                        if (ROOT / zoo_root / name / "deploy_results.json").is_file()]
+            if deployed:
+                commands += deploy_commands(zoo, None, data_dir, threads)
+                for folder in deployed:
+                    commands += deploy_commands(folder, zoo, data_dir, threads)
+        elif (ROOT / baseline_zoo / "deploy_results.json").is_file():
+            # The baseline has deploy results: so does the new MIMOConv (the card's Deploy section), measured
+            # beside the baseline's export (made again here: onnx/ folders are not committed).
+            commands += deploy_commands(baseline_zoo, None, data_dir, threads, measure=False)
+            commands += deploy_commands(zoo, baseline_zoo, data_dir, threads)
     else:
         task = next(t for t in TEXT_TASKS if run.name.endswith(f"-{t}"))
         # Each MIMOFormer is scored and timed beside the Performer of its task (trained before it in the queue).
@@ -133,6 +149,22 @@ def zoo_commands(run, data_dir, threads):
         baseline = [] if run.name == f"performer-{task}" else ["--baseline", os.path.join(zoo_root, f"performer-{task}")]
         commands.append([python, "scripts/evaluate_mimoformer.py", "--model", zoo, *baseline, "--threads", str(threads),
                          "--repeats", "25", "--warmup", "3", "--output-dir", zoo, "--results-file", "eval_results.json"])
+    return commands
+
+
+def deploy_commands(folder, baseline, data_dir, threads, measure=True):
+    """ONNX fp32 + int8 export of a zoo folder into its onnx/ (git-ignored), then (measure) the accuracy and
+    images/s of every runtime x precision x operating point into deploy_results.json, beside `baseline` (a
+    zoo folder whose onnx/ exists by then) or alone (None): the deploy steps of scripts/reproduce_zoo.sh."""
+    python = sys.executable
+    commands = [[python, "scripts/export_onnx.py", "--model", folder, "--output", os.path.join(folder, "onnx"), "--int8",
+                 "--calibration-data-dir", data_dir, "--overwrite"]]
+    if measure:
+        compare = (["--baseline", "none"] if baseline is None else
+                   ["--baseline", baseline, "--baseline-onnx", os.path.join(baseline, "onnx")])
+        commands.append([python, "scripts/evaluate_mimoconv.py", "--model", folder, "--onnx", os.path.join(folder, "onnx"),
+                         *compare, "--data-dir", data_dir, "--threads", str(threads), "--output-dir", folder,
+                         "--results-file", "deploy_results.json"])
     return commands
 
 

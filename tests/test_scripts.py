@@ -203,7 +203,8 @@ def test_recipe_study_summary_merges_new_rows_into_the_committed_ones(tmp_path, 
         hub.mkdir(parents=True)
         (hub / "training_args.json").write_text(json.dumps({"num_superpositions": 1, "initial_width": 1.0, "preset": "fast"}))
         (hub / "metrics_history.json").write_text(json.dumps(
-            [{"epoch": 1, "val_accuracy@k1": 0.5, "train_seconds": 60}, {"epoch": 2, "val_accuracy@k1": accuracy, "train_seconds": 60}]))
+            [{"epoch": e, "val_accuracy@k1": 0.5, "train_seconds": 40} for e in (1, 2)]
+            + [{"epoch": 3, "val_accuracy@k1": accuracy, "train_seconds": 40}]))
     committed = [{"variant": v, "what": "w", "epochs": 3, "capacity": 1, "initial_width": 1.0, "preset": "fast",
                   "val_accuracy@k1": 0.6, "val_curve": [0.6], "train_minutes": 9.0, "machine": "an earlier CPU"}
                  for v in ("base-paper", "base-fast")]
@@ -217,4 +218,10 @@ def test_recipe_study_summary_merges_new_rows_into_the_committed_ones(tmp_path, 
     assert json.loads(output.read_text()) == rows and rows[3]["val_accuracy@k1"] == 0.71 and rows[3]["train_minutes"] == 2.0
     # Summarizing again on the same machine replaces its rows instead of adding copies.
     assert len(study.main(["--runs-dir", str(tmp_path / "runs"), "--summarize", "--output", str(output)])) == 4
+    # A longer proxy of a variant is a row of its own, after the shorter ones.
+    history = [{"epoch": e, "val_accuracy@k1": 0.5 + e / 100} for e in range(1, 5)]
+    (tmp_path / "runs" / "base-fast" / "hub" / "metrics_history.json").write_text(json.dumps(history))
+    rows = study.main(["--runs-dir", str(tmp_path / "runs"), "--summarize", "--output", str(output)])
+    assert [(r["variant"], r["epochs"]) for r in rows] == [("base-paper", 3), ("base-fast", 3), ("base-fast", 3),
+                                                           ("base-fast-bf16", 3), ("base-fast", 4)]
     assert "| `base-fast-bf16` |" in capsys.readouterr().out

@@ -130,7 +130,9 @@ def test_finished_runs_go_into_the_zoo_with_their_evaluation(tmp_path):
     assert scripts_of("wrn16-2-baseline")[:3] == [("scripts/export_hub_folder.py", None),
                                                   ("scripts/evaluate_mimoconv.py", "none"), ("scripts/export_hub_folder.py", None)]
     # A new baseline: the MIMOConv folders in the zoo are evaluated again beside it.
-    again = [(c[c.index("--model") + 1], c[c.index("--baseline") + 1]) for c in train_zoo.zoo_commands(runs["wrn16-2-baseline"], "D", 3)[3:]]
+    after = train_zoo.zoo_commands(runs["wrn16-2-baseline"], "D", 3)[3:]
+    again = [(c[c.index("--model") + 1], c[c.index("--baseline") + 1]) for c in after
+             if c[1] == "scripts/evaluate_mimoconv.py" and "--onnx" not in c]
     assert again == [(f"zoo/{name}", "zoo/wrn16-2-baseline") for name in ZOO_RUNS
                      if name != "wrn16-2-baseline" and (ROOT / "zoo" / name / "eval_results.json").is_file()]
     assert again
@@ -146,6 +148,42 @@ def test_finished_runs_go_into_the_zoo_with_their_evaluation(tmp_path):
     # Text runs come after their task's Performer in the queue: its folder exists when they are evaluated.
     order = list(runs)
     assert order.index("performer-text1k") < order.index("mimoformer-att-text1k")
+
+
+def test_a_new_baseline_measures_the_deploy_results_that_quote_it_again(tmp_path, monkeypatch):
+    """Deploy results quote the baseline's exported models and accuracy: a new baseline is exported and the
+    MIMOConv folders with deploy results are measured again beside it; a new MIMOConv gets deploy results when
+    the baseline has them (its export made again first: onnx/ folders are not committed)."""
+    train_zoo = _train_zoo()
+    zoo = tmp_path / "zoo"
+    for name, files in (("mimoconv16-2-n4-dynamic", ["eval_results.json", "deploy_results.json"]),
+                        ("mimoconv16-2-n4", ["eval_results.json"])):
+        (zoo / name).mkdir(parents=True)
+        for file in files:
+            (zoo / name / file).write_text("{}")
+    monkeypatch.setattr(train_zoo, "ROOT", tmp_path)
+    runs = {r.name: r for r in train_zoo.queued_runs(train_zoo.parse_args(["--runs-dir", str(tmp_path / "runs"),
+                                                                            "--zoo-dir", str(zoo)]))}
+
+    def steps(name):
+        return [(c[1], c[c.index("--model") + 1] if "--model" in c else None, "--onnx" in c,
+                 c[c.index("--baseline") + 1] if "--baseline" in c else None) for c in train_zoo.zoo_commands(runs[name], "D", 2)]
+
+    baseline_steps = steps("wrn16-2-baseline")
+    assert baseline_steps[3:] == [
+        ("scripts/evaluate_mimoconv.py", "zoo/mimoconv16-2-n4", False, "zoo/wrn16-2-baseline"),
+        ("scripts/evaluate_mimoconv.py", "zoo/mimoconv16-2-n4-dynamic", False, "zoo/wrn16-2-baseline"),
+        ("scripts/export_onnx.py", "zoo/wrn16-2-baseline", False, None),
+        ("scripts/evaluate_mimoconv.py", "zoo/wrn16-2-baseline", True, "none"),
+        ("scripts/export_onnx.py", "zoo/mimoconv16-2-n4-dynamic", False, None),
+        ("scripts/evaluate_mimoconv.py", "zoo/mimoconv16-2-n4-dynamic", True, "zoo/wrn16-2-baseline")]
+    assert len(steps("mimoconv16-2-n2")) == 3  # the baseline has no deploy results: nothing to compare with
+    (zoo / "wrn16-2-baseline").mkdir()
+    (zoo / "wrn16-2-baseline" / "deploy_results.json").write_text("{}")
+    assert steps("mimoconv16-2-n2")[3:] == [
+        ("scripts/export_onnx.py", "zoo/wrn16-2-baseline", False, None),
+        ("scripts/export_onnx.py", "zoo/mimoconv16-2-n2", False, None),
+        ("scripts/evaluate_mimoconv.py", "zoo/mimoconv16-2-n2", True, "zoo/wrn16-2-baseline")]
 
 
 def test_run_queue_skips_finished_runs_and_reports_each_new_one(tmp_path):
