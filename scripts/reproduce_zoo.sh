@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
 # --no-export: the steps below copy and evaluate the runs (train_zoo.py alone does it after each run).
 python scripts/train_zoo.py --runs-dir "$RUNS" --data-dir "$DATA" --no-export \
-    --only wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic
+    --only wrn16-2-baseline mimoconv16-2-n4 mimoconv16-2-n2 mimoconv16-2-n4-dynamic
 
 # The runs' Hub-ready folders become checkpoint folders (no model code, card or auto_map: the export adds them).
 for name in wrn16-2-baseline mimoconv16-2-n2 mimoconv16-2-n4 mimoconv16-2-n4-dynamic; do

@@ -4,7 +4,7 @@ six MIMOFormer text runs).
 
 The CIFAR-10 runs are scripts/train_mimoconv.py with the fast preset (chosen by scripts/recipe_study.py on the
 45k/5k train/validation split; docs/mimoconv_recipe_study.md) under bf16 autocast, in the order the baseline
-(120 epochs), static N=2 (240), static N=4 (360), dynamic N=4 (360): the second campaign (an epoch of capacity
+(120 epochs), static N=4 (360), static N=2 (240), dynamic N=4 (360): the second campaign (an epoch of capacity
 N passes over the training images N times, the paper's fairness rule; mimo_hf/training/zoo_runs.py). 5,000
 training images are held out for validation; the test split is never read here. When the baseline finishes,
 the MIMOConv folders already in the zoo are evaluated again beside it (and measured again on ONNX Runtime and
