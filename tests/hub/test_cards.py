@@ -310,6 +310,24 @@ def test_lra_image_card_has_no_pipeline_and_its_pixels_are_the_training_pixels(l
     assert np.array_equal(ours, rgb_to_grayscale(rgb).reshape(len(images), -1).numpy())
 
 
+def test_mimoconv_card_names_the_stem_and_the_activation_it_was_built_with(tmp_path):
+    """The card says which activation the checkpoint uses (config.json), and why where it is not the paper's."""
+    import dataclasses
+
+    push = next(push for push in MIMOCONV if json.loads((push.folder_path / "config.json").read_text())["binding"] != "none")
+    folder = tmp_path / "relu"
+    shutil.copytree(push.folder_path, folder)
+    config = json.loads((folder / "config.json").read_text())
+    own = render_card(push).text
+    stem = int(16 * config["initial_width"])
+    assert f"a {stem}-channel stem per image and {config['activation'].replace('prelu', 'PReLU').replace('relu', 'ReLU')} activations" in own
+    (folder / "config.json").write_text(json.dumps({**config, "activation": "relu"}))
+    text = render_card(dataclasses.replace(push, folder=str(folder))).text
+    assert f"a {stem}-channel stem per image and ReLU activations" in text and "the paper's MIMOConv uses PReLU" in text
+    (folder / "config.json").write_text(json.dumps({**config, "activation": "prelu"}))
+    assert "the paper's MIMOConv uses PReLU" not in render_card(dataclasses.replace(push, folder=str(folder))).text
+
+
 def test_rendering_refuses_unknown_template_variables_and_architectures(tmp_path):
     import dataclasses
 
