@@ -10,6 +10,7 @@ import torch
 from mimo_hf.evaluation.plots import learning_curve_series, plot_learning_curves
 from mimo_hf.training.portable_checkpoint import to_portable
 from mimo_hf.training.run_queue import carried_history
+from mimo_hf.training.zoo_runs import ZOO_EPOCHS, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,11 +66,16 @@ def test_the_script_draws_runs_in_progress_and_the_zoo_models_of_the_others(tmp_
     captured = capsys.readouterr()
     # The in-progress run is drawn beside the zoo model it will replace; the others are the zoo's models.
     finished = [{"epoch": 1, "val_accuracy@k1": 0.3, "train_seconds": 90.0}]
-    assert runs == [("mimoconv16-2-n4-dynamic", HISTORY), ("mimoconv16-2-n4-dynamic (zoo, 2 epochs)", finished),
-                    ("wrn16-2-baseline", finished), ("mimoconv16-2-n4", finished)]  # the queue's order
+    in_queue_order = [name for name in ZOO_RUNS if name != "mimoconv16-2-n2"]
+    drawn = {"wrn16-2-baseline": [("wrn16-2-baseline", finished)], "mimoconv16-2-n4": [("mimoconv16-2-n4", finished)],
+             "mimoconv16-2-n4-dynamic": [("mimoconv16-2-n4-dynamic", HISTORY),
+                                         ("mimoconv16-2-n4-dynamic (zoo, 2 epochs)", finished)]}
+    assert runs == [run for name in in_queue_order for run in drawn[name]]  # the queue's order
     assert "last validation accuracy k=1 30.00%; median 1.5 training minutes per epoch" in captured.out
-    assert "mimoconv16-2-n4: zoo/mimoconv16-2-n4, epoch 1 of 2 (its own schedule; the campaign plans 60)" in captured.out
-    assert "mimoconv16-2-n4-dynamic: campaign/mimoconv16-2-n4-dynamic (in progress), epoch 2 of 60;" in captured.out
+    planned = ZOO_EPOCHS["mimoconv16-2-n4"]
+    assert f"mimoconv16-2-n4: zoo/mimoconv16-2-n4, epoch 1 of 2 (its own schedule; the campaign plans {planned})" in captured.out
+    planned = ZOO_EPOCHS["mimoconv16-2-n4-dynamic"]
+    assert f"mimoconv16-2-n4-dynamic: campaign/mimoconv16-2-n4-dynamic (in progress), epoch 2 of {planned};" in captured.out
     assert "mimoconv16-2-n4-dynamic: zoo/mimoconv16-2-n4-dynamic, epoch 1 of 2 (its own schedule" in captured.out
     assert "k=1 62.50%, k=4 37.50%" in captured.out
     assert "mimoconv16-2-n2: no zoo folder and no carried checkpoint; left out" in captured.err
