@@ -51,6 +51,13 @@ VARIANTS = {
     # PReLU not as well (README, "Deploy"); does superposition need PReLU's negative slope?
     "n4-s2-fast-relu-bf16": ("MIMOConv N=4, 32-channel stem, ReLU instead of PReLU, fast preset, bf16 autocast",
                              N4[:-1] + ["relu", "--initial-width", "2", "--preset", "fast", "--mixed-precision", "bf16"]),
+    # Against n4-s2-fast-relu-bf16: the paper's 64-channel stem (more dimensions for the bound items), and
+    # no isometry regulariser (ISONet's, made for nets without ReLU).
+    "n4-s4-fast-relu-bf16": ("MIMOConv N=4, 64-channel stem, ReLU, fast preset, bf16 autocast",
+                             N4[:-1] + ["relu", "--initial-width", "4", "--preset", "fast", "--mixed-precision", "bf16"]),
+    "n4-s2-fast-relu-noiso-bf16": ("MIMOConv N=4, 32-channel stem, ReLU, no isometry regulariser, fast preset, bf16 autocast",
+                                   N4[:-1] + ["relu", "--initial-width", "2", "--isometry-coef", "0", "--preset", "fast",
+                                              "--mixed-precision", "bf16"]),
 }
 
 
