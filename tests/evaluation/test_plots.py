@@ -79,7 +79,33 @@ def test_the_script_draws_runs_in_progress_and_the_zoo_models_of_the_others(tmp_
     assert "mimoconv16-2-n4-dynamic: zoo/mimoconv16-2-n4-dynamic, epoch 1 of 2 (its own schedule" in captured.out
     assert "k=1 62.50%, k=4 37.50%" in captured.out
     assert "mimoconv16-2-n2: no zoo folder and no carried checkpoint; left out" in captured.err
+    # No zoo run has finished its schedule here, so nothing to project from.
+    assert "no finished run with the same learning-rate schedule" in captured.out
     assert (tmp_path / "c.png").is_file()
     with pytest.raises(SystemExit, match="nothing to plot"):
         _script().main(["--zoo-dir", str(tmp_path / "empty"), "--carry-dir", str(campaign), "--only", "mimoconv16-2-n2",
                         "--output", str(tmp_path / "d.png")])
+
+
+def test_the_script_projects_a_run_in_progress_from_the_finished_runs_of_its_schedule(tmp_path, capsys):
+    zoo, campaign = tmp_path / "zoo", tmp_path / "campaign"
+    schedule = {"lr_schedule": "triangular", "pct_start": 0.25}
+    finished = [{"epoch": e, "val_accuracy@k1": a} for e, a in [(1, 0.5), (2, 0.6), (3, 0.7), (4, 0.8)]]
+    for name, recipe in [("wrn16-2-baseline", schedule), ("mimoconv16-2-n2", {**schedule, "pct_start": 0.5})]:
+        (zoo / name).mkdir(parents=True)
+        (zoo / name / "training_args.json").write_text(json.dumps({"epochs": 4, **recipe}))
+        (zoo / name / "metrics_history.json").write_text(json.dumps(finished))
+    planned = ZOO_EPOCHS["mimoconv16-2-n4"]
+    in_progress = [{"epoch": e, "val_accuracy@k4": 0.4} for e in range(1, planned // 2 + 1)]
+    _carried(campaign / "mimoconv16-2-n4", in_progress)
+    (campaign / "mimoconv16-2-n4" / "run_recipe.json").write_text(json.dumps({"recipe": {"epochs": planned, **schedule}}))
+    _script().main(["--zoo-dir", str(zoo), "--carry-dir", str(campaign), "--only", "mimoconv16-2-n4",
+                    "--output", str(tmp_path / "c.png")])
+    out = capsys.readouterr().out
+    # Half-way (epoch 2 of 4) the baseline's error was 0.45 (median of 0.5, 0.6), at its end 0.35 (median of the
+    # 4 epochs, the window being 5): the run's error now, 0.6, is projected to fall by the same share.
+    ratio = 0.35 / 0.45
+    expected = 100 * (1 - 0.6 * ratio)
+    assert f"k=4 projected at epoch {planned}: {expected:.1f}-{expected:.1f}% validation" in out
+    assert f"wrn16-2-baseline k=1 {ratio:.2f}" in out
+    assert "mimoconv16-2-n2" not in out.split("projected", 1)[1]  # another schedule's shape: not a reference
