@@ -112,7 +112,7 @@ def main(argv=None):
             seconds = [r["train_seconds"] for r in history if r.get("train_seconds")]
             timing = f"; median {statistics.median(seconds) / 60:.1f} training minutes per epoch" if seconds else ""
             print(f"{name}: {source}, epoch {last.get('epoch')} of {epochs}{campaign}; last validation accuracy {curves}{timing}")
-            if label == name and source.endswith("(in progress)"):
+            if source.endswith("(in progress)"):  # the carried run; the zoo model beside it has finished
                 print_projections(name, history, epochs, schedule, finished)
     if not runs:
         sys.exit("nothing to plot: no zoo folders nor carried checkpoints for the runs asked for")
