@@ -12,7 +12,7 @@ deployment targets, computed from those numbers:
   int8 model on the same runtime (for every N=4 model of the table, or the --target-model runs).
 
 Examples:
-    python scripts/deploy_table.py --model mimoconv16-2-n4-dynamic --targets    # the README's table
+    python scripts/deploy_table.py --model mimoconv16-2-n4 --targets            # the README's table
     python scripts/deploy_table.py                                      # every model with deploy results
 """
 

@@ -7,7 +7,7 @@ committed command prints from committed results (the tests compare every block w
     README.md  zoo-table             python scripts/zoo_table.py --targets
     README.md  zoo-table-mimoformer  python scripts/zoo_table.py --architecture mimoformer --targets
     README.md  publish-table         python scripts/zoo_table.py --publish
-    README.md  deploy-table          python scripts/deploy_table.py --model mimoconv16-2-n4-dynamic --targets
+    README.md  deploy-table          python scripts/deploy_table.py --model mimoconv16-2-n4 --targets
     README.md  recipe-study          python scripts/recipe_study.py --table docs/recipe_study.json
     docs/mimoconv_recipe_study.md  recipe-study  (the same command)
 
@@ -53,7 +53,7 @@ BLOCKS = (
     Block("README.md", "zoo-table", ("scripts/zoo_table.py", "--targets")),
     Block("README.md", "zoo-table-mimoformer", ("scripts/zoo_table.py", "--architecture", "mimoformer", "--targets")),
     Block("README.md", "publish-table", ("scripts/zoo_table.py", "--publish")),
-    Block("README.md", "deploy-table", ("scripts/deploy_table.py", "--model", "mimoconv16-2-n4-dynamic", "--targets")),
+    Block("README.md", "deploy-table", ("scripts/deploy_table.py", "--model", "mimoconv16-2-n4", "--targets")),
     Block("README.md", "recipe-study", RECIPE_TABLE),
     Block("docs/mimoconv_recipe_study.md", "recipe-study", RECIPE_TABLE),
 )

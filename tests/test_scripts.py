@@ -96,7 +96,7 @@ def test_bf16_training_step_runs_the_forward_under_autocast(monkeypatch):
                                   "convert_reference_checkpoint", "export_hub_folder", "push_to_hub", "zoo_table",
                                   "benchmark_augmentation", "train_mimoformer", "evaluate_mimoformer", "generate_listops",
                                   "train_zoo", "recipe_study", "write_example_data", "export_onnx", "deploy_table", "diagnose_mimoformer",
-                                  "plot_learning_curves", "profile_onnx", "refresh_tables"])
+                                  "plot_learning_curves", "profile_onnx", "refresh_tables", "project_schedule"])
 def test_help_explains_every_script(name, capsys):
     import runpy
     import sys

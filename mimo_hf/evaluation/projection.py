@@ -13,6 +13,7 @@ Errors are taken as the median over the last `window` validated epochs up to eac
 validation accuracy moves by about half a point).
 """
 
+import math
 import statistics
 
 
@@ -53,3 +54,30 @@ def project_final_accuracy(epochs, accuracies, planned_epochs, references, windo
         ratio = error_ratio(ref_epochs, ref_accuracies, fraction, ref_planned, window)
         projected[label] = (ratio, 1.0 - error_now * ratio)
     return projected
+
+
+def schedule_power_law(runs):
+    """(a, b) of the power law error = a * epochs ** -b fitted (least squares in log-log) to finished runs of one
+    recipe that differ in schedule length. runs: [(planned epochs, final accuracy 0..1)], at least two lengths."""
+    points = sorted(runs)
+    if len({epochs for epochs, _ in points}) < 2:
+        raise ValueError("need finished runs of at least two schedule lengths")
+    for epochs, accuracy in points:
+        if epochs <= 0 or not 0 <= accuracy < 1:
+            raise ValueError(f"a run needs epochs > 0 and an accuracy in [0, 1), got ({epochs}, {accuracy})")
+    xs = [math.log(epochs) for epochs, _ in points]
+    ys = [math.log(1.0 - accuracy) for _, accuracy in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+    return math.exp(mean_y - slope * mean_x), -slope
+
+
+def epochs_for_accuracy(runs, target):
+    """Schedule length at which the power law of `schedule_power_law(runs)` reaches accuracy `target` (0..1);
+    math.inf when the error does not fall with longer schedules."""
+    if not 0 < target < 1:
+        raise ValueError(f"target must lie strictly between 0 and 1, got {target}")
+    a, b = schedule_power_law(runs)
+    if b <= 0:
+        return math.inf
+    return (a / (1.0 - target)) ** (1.0 / b)

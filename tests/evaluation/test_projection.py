@@ -1,8 +1,13 @@
 """Projections of a run in progress from finished runs of the same schedule (an extrapolation to plan by)."""
 
+import json
+import math
+import runpy
+from pathlib import Path
+
 import pytest
 
-from mimo_hf.evaluation.projection import error_ratio, project_final_accuracy
+from mimo_hf.evaluation.projection import epochs_for_accuracy, error_ratio, project_final_accuracy, schedule_power_law
 
 
 def _curve(planned, upto=None, rate=0.9):
@@ -42,3 +47,37 @@ def test_projection_refuses_what_it_cannot_extrapolate():
         error_ratio(epochs, accuracies, 0.5, 20)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         error_ratio(epochs, accuracies, 1.0, 10)
+
+
+def test_schedule_power_law_recovers_the_law_its_runs_follow():
+    runs = [(e, 1 - 0.5 * e ** -0.2) for e in (30, 60, 240)]
+    a, b = schedule_power_law(runs)
+    assert (a, b) == (pytest.approx(0.5), pytest.approx(0.2))
+    # 1 - 0.5 * E ** -0.2 = 0.9  <=>  E = 5 ** 5
+    assert epochs_for_accuracy(runs, 0.9) == pytest.approx(5 ** 5)
+    # Two runs: the law through both points, whatever their order.
+    two = [(360, 0.8076), (60, 0.7636)]
+    a, b = schedule_power_law(two)
+    assert a * 60 ** -b == pytest.approx(1 - 0.7636) and a * 360 ** -b == pytest.approx(1 - 0.8076)
+
+
+def test_schedule_power_law_refuses_what_it_cannot_fit():
+    with pytest.raises(ValueError, match="two schedule lengths"):
+        schedule_power_law([(60, 0.8), (60, 0.81)])
+    with pytest.raises(ValueError, match="accuracy in"):
+        schedule_power_law([(60, 0.8), (120, 1.0)])
+    with pytest.raises(ValueError, match="target"):
+        epochs_for_accuracy([(60, 0.8), (120, 0.85)], 1.0)
+    # A longer schedule that did no better: no length is projected to reach a higher target.
+    assert epochs_for_accuracy([(60, 0.8), (120, 0.79)], 0.9) == math.inf
+
+
+def test_project_schedule_script_prints_the_epochs_needed(capsys):
+    main = runpy.run_path(str(Path(__file__).resolve().parents[2] / "scripts" / "project_schedule.py"))["main"]
+
+    row = main(["--run", "60:76.36", "360:80.76", "--target", "85.24", "--minutes-per-epoch", "1.0"])
+    expected = epochs_for_accuracy([(60, 0.7636), (360, 0.8076)], 0.8524)
+    assert row["epochs_needed"] == round(expected) and row["hours_needed"] == pytest.approx(expected / 60, abs=0.05)
+    assert json.loads(capsys.readouterr().out.splitlines()[0]) == row
+    with pytest.raises(SystemExit):
+        main(["--run", "60-76", "--target", "85"])
