@@ -6,7 +6,7 @@ for a run in progress, the model it will replace, labelled "(zoo, E epochs)"). F
 also prints where its validation accuracy is heading at the end of its schedule: the share of validation
 error that the zoo's finished runs of the same learning-rate schedule had left at their end, compared with
 the same fraction of their schedules, applied to the run's error now (mimo_hf/evaluation/projection.py; an
-extrapolation to plan by, not a result).
+extrapolation to plan by, not a result), once the run has completed a tenth of its schedule.
 
 Validation accuracy is on the 5,000 training images held out of the project's CIFAR-10 JPEG copy (quality
 75; not comparable with published CIFAR-10 numbers), with the exported weights (the weight average of
@@ -29,6 +29,9 @@ from mimo_hf.training.run_queue import carried_history
 from mimo_hf.training.zoo_runs import ZOO_EPOCHS, ZOO_RUNS
 
 ROOT = Path(__file__).resolve().parents[1]
+# Before a tenth of a triangular schedule the learning rate is still warming up, and the finished runs'
+# error ratios from that point spread over several points of accuracy: a range too wide to plan by.
+MIN_FRACTION_TO_PROJECT = 0.1
 
 
 def parse_args(argv=None):
@@ -84,6 +87,10 @@ def print_projections(name, history, planned, schedule, finished):
         return
     for series, epochs, accuracies in learning_curve_series(name, history):
         if max(epochs) >= planned:
+            continue
+        if max(epochs) < MIN_FRACTION_TO_PROJECT * planned:
+            print(f"  {series.split()[-1]}: too early to project ({max(epochs) / planned:.0%} of the schedule; "
+                  f"projections start at {MIN_FRACTION_TO_PROJECT:.0%})")
             continue
         projected = project_final_accuracy(epochs, [a / 100 for a in accuracies], planned, references)
         values = sorted(100 * accuracy for _, accuracy in projected.values())

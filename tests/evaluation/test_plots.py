@@ -109,3 +109,11 @@ def test_the_script_projects_a_run_in_progress_from_the_finished_runs_of_its_sch
     assert f"k=4 projected at epoch {planned}: {expected:.1f}-{expected:.1f}% validation" in out
     assert f"wrn16-2-baseline k=1 {ratio:.2f}" in out
     assert "mimoconv16-2-n2" not in out.split("projected", 1)[1]  # another schedule's shape: not a reference
+    # Too early in its schedule, a run gets no projection.
+    early = tmp_path / "early"
+    _carried(early / "mimoconv16-2-n4", in_progress[:2])
+    (early / "mimoconv16-2-n4" / "run_recipe.json").write_text(json.dumps({"recipe": {"epochs": planned, **schedule}}))
+    _script().main(["--zoo-dir", str(zoo), "--carry-dir", str(early), "--only", "mimoconv16-2-n4",
+                    "--output", str(tmp_path / "c.png")])
+    out = capsys.readouterr().out
+    assert "projected" not in out and f"k=4: too early to project ({2 / planned:.0%} of the schedule" in out
