@@ -23,7 +23,13 @@ start=$SECONDS
 # venv's many small files would cost ~20 s on this machine's disk.
 venv=${TRANSFORMERS4_VENV:-build/venv-transformers4}
 [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
-main_site=$("$PYTHON" -c 'import sysconfig; p = sysconfig.get_paths(); print(p["purelib"]); print(p["platlib"])' | sort -u)
+# Every site directory the main environment imports from, in its order: its own purelib/platlib and, for a
+# venv made with --system-site-packages, the base interpreter's (where torch may live).
+main_site=$("$PYTHON" -c 'import os, site, sys, sysconfig
+p = sysconfig.get_paths()
+dirs = [p["purelib"], p["platlib"], *site.getsitepackages(),
+        *(d for d in sys.path if os.path.basename(d) in ("site-packages", "dist-packages"))]
+print("\n".join(dict.fromkeys(d for d in dirs if os.path.isdir(d))))')
 venv_site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\n' "$main_site" >"$venv_site/main-environment.pth"  # rewritten: the main env may have moved
 "$venv/bin/python" -m pip install -q -r .ci/requirements-transformers4.txt
