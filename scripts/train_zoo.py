@@ -35,8 +35,9 @@ out in `<runs-dir>/<name>/hub`; when a run finishes, the queue copies it into zo
 files only; the previous folder is moved to `<runs-dir>/<name>/zoo-before`) and evaluates it on the
 test split (eval_results.json) before the next run starts, so commit zoo/<name> when it appears.
 ONNX exports and deploy results of every folder: scripts/reproduce_zoo.sh. On this project's 2-core CPUs (2 threads)
-a bf16 epoch takes about 1 minute for the baseline and 1.5-2.5 for MIMOConv where the CPU has bf16 instructions
-(the training log's `train_seconds` per epoch; docs/mimoconv_recipe_study.md, "The campaign");
+a bf16 epoch takes a median 0.8 minutes for the baseline and 1.1 for static MIMOConv (N = 2 or 4) where the CPU
+has bf16 instructions, and about 1.8 for dynamic N = 4 (the training log's `train_seconds` per epoch;
+`python scripts/plot_learning_curves.py` prints the medians; docs/mimoconv_recipe_study.md, "The campaign");
 a text run 35-50 minutes on ListOps-CPU and about 1.6 hours on Text-1k (the finished runs' `minutes`
 in metrics_history.json, e.g. 50 for performer-listops-cpu and 96 for performer-text1k).
 """
@@ -69,7 +70,7 @@ def parse_args(argv=None):
                    help="IMDB parquet folder of the text1k runs (default: ../shared/data/imdb)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs of every CIFAR-10 run (default: each run's own, mimo_hf/training/zoo_runs.py ZOO_EPOCHS: "
-                        "60 for each)")
+                        + ", ".join(f"{epochs} for {name}" for name, epochs in ZOO_EPOCHS.items()) + ")")
     p.add_argument("--only", nargs="+", choices=[*ZOO_RUNS, *TEXT_RUNS], default=None, metavar="NAME",
                    help=f"run only these, in this order; names: {', '.join([*ZOO_RUNS, *TEXT_RUNS])}")
     p.add_argument("--num-threads", type=int, default=2, help="torch threads of each run (default: 2)")
