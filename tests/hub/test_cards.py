@@ -149,6 +149,9 @@ def test_body_quotes_the_measurements(push, assembled_zoo):
         assert f"{100 * row['accuracy']:.2f}%" in line and f"{row['images_per_s']}" in line, line
     hardware = results["hardware"]
     assert f"measured on {hardware['cpu']}" in text and hardware["torch"] in text
+    assert f"with {hardware['threads']} thread" + ("s" if hardware["threads"] != 1 else "") + "," in text
+    epochs = json.loads((push.folder_path / "training_args.json").read_text())["epochs"]
+    assert f"({epochs} epoch" + ("s" if epochs != 1 else "") + " on a CPU)" in text and "(s)" not in text
     assert "JPEG" in text and results["data_note"] in text
     assert "accuracy_throughput.png" in text and (push.folder_path / "accuracy_throughput.png").is_file()
     assert f'repo_id, revision = "{push.repo_id}", "{push.revision}"' in text
@@ -190,7 +193,8 @@ def test_mimoformer_body_quotes_the_measurements(push, assembled_zoo):
         assert "NVIDIA" not in text  # a CPU-trained checkpoint's card tells no GPU story
         assert f"python scripts/train_zoo.py --runs-dir ../runs/zoo --only {push.folder_path.name}" in text
     cpu = results["throughput_hardware"]
-    assert f"measured on {cpu['cpu']} with {cpu['threads']} thread(s)" in text and "sequences/s (CPU)" in text
+    threads = f"{cpu['threads']} thread" + ("s" if cpu["threads"] != 1 else "")
+    assert f"measured on {cpu['cpu']} with {threads}" in text and "sequences/s (CPU)" in text
     assert results["command"] in text and results["throughput_command"] in text
     # Steps reached against --max-steps, and the wall-clock segments, from the history.
     history = json.loads((push.folder_path / "metrics_history.json").read_text())
@@ -198,7 +202,8 @@ def test_mimoformer_body_quotes_the_measurements(push, assembled_zoo):
     assert f"Steps reached: {history[-1]['step']} of {args['max_steps']}" in text
     segments = training_segments(history)
     if len(segments) > 1:  # a queue run cut by the end of a session and continued with --resume latest
-        assert f"resumed {len(segments) - 1} time(s) (`--resume latest`)" in text
+        times = f"{len(segments) - 1} time" + ("s" if len(segments) != 2 else "")
+        assert f"resumed {times} (`--resume latest`)" in text
     # Every zoo folder comes from the CPU queue's full schedules, which its card names.
     assert not args.get("max_minutes") and "scripts/train_zoo.py" in text and "NVIDIA" not in text
     assert f'repo_id, revision = "{push.repo_id}", "{push.revision}"' in text

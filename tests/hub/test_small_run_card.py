@@ -86,6 +86,9 @@ def test_small_run_card_states_only_what_the_run_recorded(small_run):
     for zoo_fact in ("reproduce_zoo.sh", "on a CPU", "the zoo demonstrates"):
         assert zoo_fact not in text, zoo_fact
     assert "32×32 RGB images of 10 classes" in text
+    # One epoch is "1 epoch" (the zoo's cards say "240 epochs").
+    assert "for 1 epoch;" in text or "for 1 epoch " in text, text
+    assert "1 epochs" not in text and "epoch(s)" not in text
     assert "JPEG" in results["data_note"] and results["data_note"] in text  # the shipped sample is JPEG
     # No widget images in the folder: no widget, and the quickstart does not download them.
     assert not card.data.to_dict().get("widget") and "example_cat.png" not in text
