@@ -12,8 +12,8 @@ Examples:
     python scripts/evaluate_mimoconv.py                                   # zoo dynamic model, shipped sample
     python scripts/evaluate_mimoconv.py --model zoo/mimoconv16-2-n4 --data-dir ../shared/data/cifar10
     python scripts/evaluate_mimoconv.py --model org/repo --dataset uoft-cs/cifar10 --split test
-    python scripts/evaluate_mimoconv.py --model zoo/mimoconv16-2-n4 --onnx zoo/mimoconv16-2-n4/onnx \
-        --baseline-onnx zoo/wrn16-2-baseline/onnx --data-dir ../shared/data/cifar10 --threads 2 \
+    python scripts/evaluate_mimoconv.py --model zoo/mimoconv16-2-n4 --onnx zoo/mimoconv16-2-n4/onnx \\
+        --baseline-onnx zoo/wrn16-2-baseline/onnx --data-dir ../shared/data/cifar10 --threads 2 \\
         --output-dir zoo/mimoconv16-2-n4 --results-file deploy_results.json
 
 --onnx DIR (a folder written by scripts/export_onnx.py; needs the deploy extra) also scores the exported

@@ -9,7 +9,7 @@ source for model-card numbers) and <output-dir>/accuracy_throughput.png.
 
 Examples (ListOps-CPU: generate its data once, seconds; then a zoo checkpoint against its Performer baseline):
     python scripts/generate_listops.py --preset cpu --output-dir data/listops-cpu
-    python scripts/evaluate_mimoformer.py --model zoo/mimoformer-att-listops-cpu --baseline zoo/performer-listops-cpu \
+    python scripts/evaluate_mimoformer.py --model zoo/mimoformer-att-listops-cpu --baseline zoo/performer-listops-cpu \\
         --data-dir data/listops-cpu --output-dir runs/eval-listops --results-file eval_results.json
 """
 

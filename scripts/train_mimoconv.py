@@ -2,7 +2,7 @@
 """Train MIMOConv with the paper's recipe (see `--help`). Works under `accelerate launch`.
 
 Examples:
-    python scripts/train_mimoconv.py --data-dir ../shared/data/cifar10 --num-superpositions 4 \
+    python scripts/train_mimoconv.py --data-dir ../shared/data/cifar10 --num-superpositions 4 \\
         --depth 16 --width 4 --epochs 30 --output-dir runs/mimoconv-16-4-n4
     accelerate launch --num_processes 2 scripts/train_mimoconv.py ... --resume latest
 """

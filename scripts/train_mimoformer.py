@@ -3,7 +3,7 @@
 
 Examples:
     python scripts/generate_listops.py --preset cpu --output-dir data/listops-cpu
-    python scripts/train_mimoformer.py --task listops --data-dir data/listops-cpu --max-length 512 \
+    python scripts/train_mimoformer.py --task listops --data-dir data/listops-cpu --max-length 512 \\
         --attention-type mimo_att --mimo-m 4 --mimo-n 4 --output-dir runs/listops-att
     python scripts/train_mimoformer.py --task image --attention-type performer --output-dir runs/image-performer
     accelerate launch --num_processes 2 scripts/train_mimoformer.py ... --resume latest

@@ -2,9 +2,9 @@
 """Write small example datasets in the formats users bring, for the README's "Fine-tune on your data".
 
 Examples:
-    python scripts/write_example_data.py image-folder --data-dir ../shared/data/mnist --per-class 30 \
+    python scripts/write_example_data.py image-folder --data-dir ../shared/data/mnist --per-class 30 \\
         --output data/mnist-folder/train
-    python scripts/write_example_data.py text-csv --data-dir ../shared/data/imdb --per-class 50 \
+    python scripts/write_example_data.py text-csv --data-dir ../shared/data/imdb --per-class 50 \\
         --output data/imdb-reviews/train.csv
 
 image-folder: <output>/<class name>/<split>-<row>.png, `--per-class` images of every class (rows `--skip`

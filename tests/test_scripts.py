@@ -39,6 +39,27 @@ def test_evaluate_refuses_operating_points_that_do_not_divide_n(tmp_path):
                                          "--output-dir", str(tmp_path)])
 
 
+@pytest.mark.parametrize("script", ["evaluate_mimoconv", "evaluate_mimoformer"])
+def test_evaluate_refuses_a_mistyped_folder_before_loading_anything(script, tmp_path, monkeypatch, capsys):
+    """A --baseline (or --model) that is neither a folder nor a Hub id stops the run at once with its name,
+    not after the model has been scored (the baseline loads last)."""
+    loaded = []
+    monkeypatch.setattr("mimo_hf.evaluation.accuracy.load_classifier", lambda *a, **k: loaded.append(a))
+    model = str(ROOT / "zoo" / ("wrn16-2-baseline" if script == "evaluate_mimoconv" else "performer-text1k"))
+    for flags, message in ((["--model", model, "--baseline", "zoo/no-such-baseline/"], "--baseline zoo/no-such-baseline/"),
+                           (["--model", str(tmp_path / "no-such-model")], "--model " + str(tmp_path / "no-such-model"))):
+        with pytest.raises(SystemExit, match=f"error: {re.escape(message)}: no such folder, and not a Hub id"):
+            _load(script).main([*flags, "--no-throughput", "--output-dir", str(tmp_path)])
+    assert loaded == []
+
+
+def test_evaluate_names_the_flag_of_a_hub_id_that_does_not_load(tmp_path):
+    # Offline (the test command) the Hub cannot be asked; online the repo does not exist: an OSError either way.
+    with pytest.raises(SystemExit, match=r"error: --baseline someone/not-cached-anywhere: could not load it from the Hub"):
+        _load("evaluate_mimoconv").main(["--model", str(ROOT / "zoo" / "wrn16-2-baseline"), "--baseline",
+                                         "someone/not-cached-anywhere", "--no-throughput", "--output-dir", str(tmp_path)])
+
+
 def test_benchmark_writes_rows_with_ratios(tmp_path):
     out = tmp_path / "bench.json"
     rows = _load("benchmark_throughput").main(["--depth", "10", "--width", "1", "--batch-size", "8", "--repeats", "1",
@@ -113,6 +134,10 @@ def test_help_explains_every_script(name, capsys):
     assert "usage:" in out
     # Defaults derived from the checkout's location are described, not printed as this machine's paths.
     assert str(ROOT) not in out.replace("\n", "").replace(" ", "") and str(ROOT) not in out
+    # An example's line continuation stays a backslash at the end of the line: an unescaped one in the docstring
+    # would join the example's lines into one, with the next line's indent inside it.
+    joined = [line for line in out.splitlines() if re.search(r"\S {6,}--", line)]
+    assert not joined, joined
 
 
 REFRESH = _load("refresh_tables")

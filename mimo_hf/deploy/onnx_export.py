@@ -72,9 +72,10 @@ def load_checkpoint(name_or_path, revision=None):
         AutoTokenizer,
     )
 
+    from mimo_hf.hub.references import check_model_reference
+
     name = str(name_or_path)
-    if not Path(name).is_dir() and (name.startswith((".", "/")) or name.count("/") != 1):
-        raise FileNotFoundError(f"--model {name!r} is neither a folder nor a Hub id (owner/name)")
+    check_model_reference(name)
     kwargs = {"revision": revision, "trust_remote_code": True}
     config = AutoConfig.from_pretrained(name, **kwargs)
     if config.model_type == "mimoconv":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mimo_hf import settings as flags
+from mimo_hf.hub.references import check_model_reference, load_failure_message
 from mimo_hf.settings import option
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,14 @@ class Evaluation:
 
     def __init__(self, settings):
         self.settings = settings
+        # Both references are checked before anything is read or scored: a mistyped --baseline would otherwise
+        # fail only after the whole split has been evaluated.
+        for flag, name in (("--model", settings.model), ("--baseline", settings.baseline if settings.has_baseline else None)):
+            if name is not None:
+                try:
+                    check_model_reference(name, flag)
+                except FileNotFoundError as error:
+                    sys.exit(f"error: {error}")
 
     # --- what an architecture provides ------------------------------------------------------------
     def load_data(self, model):
@@ -101,6 +110,13 @@ class Evaluation:
         raise NotImplementedError
 
     # --- the pipeline -----------------------------------------------------------------------------
+    def load_checked(self, name, revision=None, flag="--model"):
+        """load_model, with a one-line error naming the flag when the folder or Hub id does not load."""
+        try:
+            return self.load_model(name, revision)
+        except OSError as error:  # transformers' missing files, unreachable or unknown Hub repos
+            sys.exit(f"error: {load_failure_message(name, error, flag)}")
+
     def run(self):
         """Score, time, write the results JSON and the plot, print the table; returns the report."""
         import torch
@@ -110,7 +126,7 @@ class Evaluation:
         if s.threads is not None:
             torch.set_num_threads(s.threads)
         self.accelerator = Accelerator()
-        model, self.inputs = self.load_model(s.model, s.revision)
+        model, self.inputs = self.load_checked(s.model, s.revision)
         dataset = self.load_data(model)
         points = self.points(model.config)
         scores, base = self.score_all(model, dataset, points)
@@ -162,7 +178,7 @@ class Evaluation:
         self.subset_scores = self.score_subset(model, dataset, points)
         if not self.settings.has_baseline:
             return scores, None
-        base_model, base_inputs = self.load_model(self.settings.baseline)
+        base_model, base_inputs = self.load_checked(self.settings.baseline, flag="--baseline")
         return scores, (base_model, base_inputs, self.score(base_model, dataset, [None], base_inputs)[None])
 
     def measure(self, model, base, dataset, points):
