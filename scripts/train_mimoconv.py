@@ -15,6 +15,10 @@ from mimo_hf.training.recipes import MIMOConvRecipe
 
 if __name__ == "__main__":
     try:
-        train(MIMOConvRecipe.from_flags())
+        recipe = MIMOConvRecipe.from_flags()
+    except (ValueError, FileNotFoundError) as error:  # flags that contradict each other, the data or the checkpoint
+        MIMOConvRecipe.parser().error(str(error))
+    try:
+        train(recipe)
     except RunRefused as error:  # a previous run in --output-dir, or a resume with other recipe flags
         sys.exit(f"{sys.argv[0]}: error: {error}")

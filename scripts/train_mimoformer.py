@@ -17,6 +17,10 @@ from mimo_hf.training.recipes import MIMOFormerRecipe
 
 if __name__ == "__main__":
     try:
-        train(MIMOFormerRecipe.from_flags())
+        recipe = MIMOFormerRecipe.from_flags()
+    except (ValueError, FileNotFoundError) as error:  # flags that contradict each other, the data or the checkpoint
+        MIMOFormerRecipe.parser().error(str(error))
+    try:
+        train(recipe)
     except RunRefused as error:  # a previous run in --output-dir, or a resume with other recipe flags
         sys.exit(f"{sys.argv[0]}: error: {error}")

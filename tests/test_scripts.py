@@ -2,7 +2,10 @@
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +54,25 @@ def test_evaluate_refuses_a_mistyped_folder_before_loading_anything(script, tmp_
         with pytest.raises(SystemExit, match=f"error: {re.escape(message)}: no such folder, and not a Hub id"):
             _load(script).main([*flags, "--no-throughput", "--output-dir", str(tmp_path)])
     assert loaded == []
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    ("train_mimoconv", ["--model-name-or-path", "zoo/no-such-checkpoint/"],
+     "--model-name-or-path zoo/no-such-checkpoint/: no such folder, and not a Hub id"),
+    ("train_mimoconv", ["--num-superpositions", "4", "--low-superpositions", "3", "--full-capacity-prob", "0.8"],
+     "--low-superpositions 3 must divide --num-superpositions 4"),
+    ("train_mimoformer", ["--warmup-steps", "10", "--max-steps", "5"], "--warmup-steps 10 must be below --max-steps 5"),
+])
+def test_training_flags_that_cannot_work_are_a_usage_error(script, flags, message, tmp_path):
+    """Argparse's way (usage, one error line, exit status 2), not a traceback, and nothing written."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), *flags, "--output-dir",
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.rstrip().splitlines()[-1]
+    assert proc.stderr.startswith("usage:") and last.startswith(f"{script}.py: error: {message}"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_evaluate_names_the_flag_of_a_hub_id_that_does_not_load(tmp_path):

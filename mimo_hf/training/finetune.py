@@ -38,11 +38,13 @@ def checkpoint_config(path):
     from transformers import AutoConfig
 
     import mimo_hf  # noqa: F401
+    from mimo_hf.hub.references import check_model_reference, load_failure_message
 
+    check_model_reference(path, "--model-name-or-path")
     try:
         return AutoConfig.from_pretrained(path)
     except OSError as error:
-        raise FileNotFoundError(f"--model-name-or-path {path}: no loadable config.json ({error})") from None
+        raise FileNotFoundError(load_failure_message(path, error, "--model-name-or-path")) from None
 
 
 def _conflicts(recipe, explicit, config, mapping):
