@@ -75,6 +75,20 @@ def test_training_flags_that_cannot_work_are_a_usage_error(script, flags, messag
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--data-dir", "no-such-folder"], "data directory 'no-such-folder' does not exist"),
+    (["--data-dir", str(ROOT.parent / "shared" / "data" / "imdb")], "has no column 'img'; columns: ['text', 'label']"),
+    (["--data-dir", str(ROOT.parent / "shared" / "data" / "cifar10"), "--split", "validation"], "no parquet shards validation-*"),
+])
+def test_evaluate_states_what_is_wrong_with_the_data_in_one_line(flags, message, tmp_path):
+    if "no-such" not in flags[1] and not Path(flags[1]).is_dir():
+        pytest.skip(f"{flags[1]} is not beside the checkout")
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        _load("evaluate_mimoconv").main(["--model", str(ROOT / "zoo" / "wrn16-2-baseline"), "--baseline", "none", *flags,
+                                         "--no-throughput", "--output-dir", str(tmp_path)])
+    assert not any(tmp_path.iterdir())  # no results file from a run that scored nothing
+
+
 def test_evaluate_names_the_flag_of_a_hub_id_that_does_not_load(tmp_path):
     # Offline (the test command) the Hub cannot be asked; online the repo does not exist: an OSError either way.
     with pytest.raises(SystemExit, match=r"error: --baseline someone/not-cached-anywhere: could not load it from the Hub"):

@@ -127,7 +127,10 @@ class Evaluation:
             torch.set_num_threads(s.threads)
         self.accelerator = Accelerator()
         model, self.inputs = self.load_checked(s.model, s.revision)
-        dataset = self.load_data(model)
+        try:
+            dataset = self.load_data(model)
+        except (FileNotFoundError, ValueError) as error:  # a missing folder, a split or column that is not there
+            sys.exit(f"error: {error}")
         points = self.points(model.config)
         scores, base = self.score_all(model, dataset, points)
         ips = self.measure(model, base, dataset, points)
