@@ -175,6 +175,8 @@ def resolve_targets(targets, configs):
         for name in targets:
             if Path(name).is_dir():
                 folders.append(name)
+            elif not Path(name).exists():
+                sys.exit(f"{name}: no such push config file nor checkpoint folder")
             else:
                 pushes.append((name, load_push_config(name)))
         if folders:

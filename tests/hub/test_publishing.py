@@ -399,3 +399,7 @@ def test_export_and_push_write_nothing_unless_every_target_is_valid(staged, no_l
     with pytest.raises(SystemExit, match="missing key 'folder'"):
         _script("push_to_hub").main([str(good / "push.yaml"), str(bad / "push.yaml")], api=api)
     assert api.mock_calls == []
+    # A target that is nothing on disk: named as what it could have been.
+    with pytest.raises(SystemExit, match=r"no-such-run/hub: no such push config file nor checkpoint folder"):
+        _script("export_hub_folder").main([str(good / "push.yaml"), str(tmp_path / "no-such-run" / "hub"), "--output", str(output)])
+    assert not output.exists()
