@@ -554,7 +554,7 @@ def test_page_in_headless_chromium(request):
             page.get_by_role("button", name="Classify").first.click()
             page.get_by_text("ms per input").first.wait_for(timeout=60_000)
             summary = page.locator("p", has_text="ms per input").first.inner_text()
-            assert "10 input(s) at k=2 (2 per pass)" in summary, summary
+            assert "10 inputs at k=2 (2 per pass)" in summary, summary
             ms_per_input = float(re.search(r"([0-9.]+) ms per input", summary).group(1))
             assert ms_per_input > 0, summary
             # The predictions grid (virtualised: only the rows in view are in the page): its row count,

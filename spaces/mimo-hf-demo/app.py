@@ -47,11 +47,13 @@ def _point_label(point):
 def timing_markdown(result):
     t = result["timing"]
     runtime = "" if result.get("runtime", inference.TORCH) == inference.TORCH else f" on **{result['runtime']}**"
+    inputs = f"{result['num_inputs']} input" + ("s" if result["num_inputs"] != 1 else "")
+    threads = f"{t['torch_threads']} CPU thread" + ("s" if t["torch_threads"] != 1 else "")
     return (
-        f"**{result['num_inputs']} input(s)** at **{result['operating_point']}**{runtime} "
+        f"**{inputs}** at **{result['operating_point']}**{runtime} "
         f"({result['inputs_per_pass']} per pass) in one forward call: "
         f"**{t['forward_ms_per_input']:.2f} ms per input** ({t['forward_ms']:.1f} ms forward, "
-        f"{t['inputs_per_second']:.0f} inputs/s, {t['torch_threads']} CPU thread(s)); "
+        f"{t['inputs_per_second']:.0f} inputs/s, {threads}); "
         f"preprocessing {t['preprocess_ms']:.1f} ms."
     )
 
