@@ -11,6 +11,7 @@ Examples:
 
 import sys
 
+from mimo_hf.data import DataError
 from mimo_hf.training.engine import RunRefused
 from mimo_hf.training.mimoformer import train
 from mimo_hf.training.recipes import MIMOFormerRecipe
@@ -22,5 +23,6 @@ if __name__ == "__main__":
         MIMOFormerRecipe.parser().error(str(error))
     try:
         train(recipe)
-    except RunRefused as error:  # a previous run in --output-dir, or a resume with other recipe flags
+    # A previous run in --output-dir or a resume with other recipe flags; own data that cannot be used as given.
+    except (RunRefused, DataError, FileNotFoundError) as error:
         sys.exit(f"{sys.argv[0]}: error: {error}")

@@ -89,6 +89,20 @@ def test_evaluate_states_what_is_wrong_with_the_data_in_one_line(flags, message,
     assert not any(tmp_path.iterdir())  # no results file from a run that scored nothing
 
 
+def test_own_data_that_cannot_be_used_is_one_error_line(tmp_path):
+    """A fine-tuning file without the image column: the script names the file, the flag and the columns it
+    has, in one line (exit status 1, no traceback), and leaves no run folder behind."""
+    (tmp_path / "train.csv").write_text("picture,kind\nx.png,0\ny.png,1\n")
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_mimoconv.py"), "--model-name-or-path",
+                           str(ROOT / "zoo" / "wrn16-2-baseline"), "--train-file", str(tmp_path / "train.csv"),
+                           "--label-column", "kind", "--epochs", "1", "--output-dir", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.rstrip().splitlines()[-1].endswith(
+        f"error: {tmp_path / 'train.csv'} has no column 'image' (--image-column); its columns: ['picture', 'kind']")
+    assert not (tmp_path / "run").exists()
+
+
 def test_evaluate_names_the_flag_of_a_hub_id_that_does_not_load(tmp_path):
     # Offline (the test command) the Hub cannot be asked; online the repo does not exist: an OSError either way.
     with pytest.raises(SystemExit, match=r"error: --baseline someone/not-cached-anywhere: could not load it from the Hub"):

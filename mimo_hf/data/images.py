@@ -13,6 +13,8 @@ import numpy as np
 import PIL.Image
 import torch
 
+from mimo_hf.data import DataError
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -69,7 +71,7 @@ def dataset_info(dataset):
         if info.name == dataset:
             return info
     known = sorted(DATASETS) + sorted(info.name for info in DATASETS.values())
-    raise ValueError(f"unknown dataset {dataset!r}: its image and label columns are not known; known: {known}")
+    raise DataError(f"unknown dataset {dataset!r}: its image and label columns are not known; known: {known}")
 
 
 def datasets_with_columns(columns):
@@ -131,7 +133,7 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
             fitting = datasets_with_columns(ds.column_names)
             hint = (f"; these columns are the schema of {' or '.join(fitting)}: pass --dataset {fitting[0]}"
                     if fitting else "")
-            raise ValueError(f"{dataset!r} split {split!r} has no column {column!r}; columns: {ds.column_names}{hint}")
+            raise DataError(f"{dataset!r} split {split!r} has no column {column!r}; columns: {ds.column_names}{hint}")
 
     label_feature = ds.features[info.label_column]
     labels = label_tensor(ds.data, info.label_column)  # (n,)
@@ -165,10 +167,10 @@ def decode_images(column, mode, formats=None):
         if out is None:
             out = np.empty((n, *array.shape), dtype=np.uint8)
         elif array.shape != out.shape[1:]:
-            raise ValueError(f"image {i} has shape {array.shape}, expected {out.shape[1:]} like image 0")
+            raise DataError(f"image {i} has shape {array.shape}, expected {out.shape[1:]} like image 0")
         out[i] = array
     if out is None:
-        raise ValueError("the split has no images")
+        raise DataError("the split has no images")
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # (n, C, H, W)
 
 
@@ -179,7 +181,7 @@ def train_validation_split(data, validation_size=5000, seed=0):
     """
     n = len(data)
     if not 0 < validation_size < n:
-        raise ValueError(f"validation_size must be in [1, {n - 1}] for {n} examples, got {validation_size}")
+        raise DataError(f"validation_size must be in [1, {n - 1}] for {n} examples, got {validation_size}")
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=generator)
     # Sorting each part keeps the stored row order, which makes the split easy to inspect.

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mimo_hf.data import DataError
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 
@@ -37,10 +39,10 @@ def image_folder(folder):
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     loose = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     if not classes:
-        raise ValueError(f"{root} has no class sub-folders: an image folder holds one sub-folder per class "
+        raise DataError(f"{root} has no class sub-folders: an image folder holds one sub-folder per class "
                          f"(e.g. {root}/cat/1.png); found files {loose[:5]}")
     if loose:
-        raise ValueError(f"{root} holds files outside the class sub-folders ({loose[:5]}): move them into a class "
+        raise DataError(f"{root} holds files outside the class sub-folders ({loose[:5]}): move them into a class "
                          "folder or elsewhere")
     paths, labels, other = [], [], []
     for label, name in enumerate(classes):
@@ -53,11 +55,11 @@ def image_folder(folder):
             paths.append(str(path))
             labels.append(label)
     if other:
-        raise ValueError(f"{len(other)} files in {root} are not images (by extension), e.g. {other[:3]}: remove them "
+        raise DataError(f"{len(other)} files in {root} are not images (by extension), e.g. {other[:3]}: remove them "
                          f"(image extensions: {sorted(IMAGE_EXTENSIONS)})")
     empty = [name for label, name in enumerate(classes) if label not in set(labels)]
     if empty:
-        raise ValueError(f"class folders without images in {root}: {empty}")
+        raise DataError(f"class folders without images in {root}: {empty}")
     features = Features({"image": Image(decode=False), "label": ClassLabel(names=classes)})
     return Dataset.from_dict({"image": [{"bytes": None, "path": p} for p in paths], "label": labels},
                              features=features)
@@ -72,7 +74,7 @@ def read_file(path):
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
     builder = FILE_BUILDERS.get(path.suffix.lower())
     if builder is None:
-        raise ValueError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(FILE_BUILDERS)}")
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(FILE_BUILDERS)}")
     extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     return load_dataset(builder, data_files={"train": str(path)}, split="train", **extra)
 
@@ -88,7 +90,7 @@ def check_columns(ds, columns, where, flag_of):
     """Every column in `columns` exists in `ds`, else an error naming the flag, the source and the columns there."""
     for column in columns:
         if column not in ds.column_names:
-            raise ValueError(f"{where} has no column {column!r} ({flag_of[column]}); its columns: {ds.column_names}")
+            raise DataError(f"{where} has no column {column!r} ({flag_of[column]}); its columns: {ds.column_names}")
 
 
 def _label_values(ds, column):
@@ -96,7 +98,7 @@ def _label_values(ds, column):
     values = list(ds[column])
     if any(v is None for v in values):
         rows = [i for i, v in enumerate(values) if v is None][:5]
-        raise ValueError(f"column {column!r} has rows without a label (rows {rows}): label or remove them")
+        raise DataError(f"column {column!r} has rows without a label (rows {rows}): label or remove them")
     if hasattr(feature, "names"):
         return [feature.names[v] for v in values]
     return values
@@ -113,7 +115,7 @@ def label_names_of(ds, column):
     if all(isinstance(v, str) for v in values):
         return sorted(values)
     kinds = sorted({type(v).__name__ for v in values})
-    raise ValueError(f"label column {column!r} mixes or has unsupported value types {kinds}: use strings or integers")
+    raise DataError(f"label column {column!r} mixes or has unsupported value types {kinds}: use strings or integers")
 
 
 def label_ids(ds, column, names, where):
@@ -122,7 +124,7 @@ def label_ids(ds, column, names, where):
     values = [str(v) for v in _label_values(ds, column)]
     unknown = sorted(set(values) - set(index))
     if unknown:
-        raise ValueError(f"{where} has labels the training data does not have: {unknown[:10]}; training labels: "
+        raise DataError(f"{where} has labels the training data does not have: {unknown[:10]}; training labels: "
                          f"{names[:20]}")
     return torch.tensor([index[v] for v in values], dtype=torch.int64)
 
@@ -132,7 +134,7 @@ def check_validation_labels(train_names, validation_ids, where):
     seen = set(validation_ids.tolist())
     missing = [name for i, name in enumerate(train_names) if i not in seen]
     if missing:
-        raise ValueError(f"labels missing from the validation split ({where}): {missing[:10]}; give a validation "
+        raise DataError(f"labels missing from the validation split ({where}): {missing[:10]}; give a validation "
                          "split with every class, or hold out more training data (--validation-size)")
 
 
@@ -145,10 +147,10 @@ def held_out_rows(labels, validation_size, seed):
     present = torch.nonzero(counts).flatten().tolist()
     total = max(len(present), n // 10) if validation_size is None else validation_size
     if not 0 < total < n:
-        raise ValueError(f"--validation-size must be in [1, {n - 1}] for {n} training examples, got {total}")
+        raise DataError(f"--validation-size must be in [1, {n - 1}] for {n} training examples, got {total}")
     single = [c for c in present if counts[c] < 2]
     if single:
-        raise ValueError(f"classes {single} have one training example: a held-out validation split cannot hold them "
+        raise DataError(f"classes {single} have one training example: a held-out validation split cannot hold them "
                          "too; add examples or give a validation split (--validation-dir / --validation-file)")
     generator = torch.Generator().manual_seed(seed)
     train, validation = [], []
@@ -200,7 +202,7 @@ def open_image(blob, path, where):
         image = PIL.Image.open(io.BytesIO(blob) if blob is not None else path)
         image.load()
     except Exception as error:  # PIL raises several types (UnidentifiedImageError, OSError, ...)
-        raise ValueError(f"cannot decode image {path or where}: {type(error).__name__}: {error}") from None
+        raise DataError(f"cannot decode image {path or where}: {type(error).__name__}: {error}") from None
     return image
 
 
@@ -213,7 +215,7 @@ class ImageConverter:
 
     def __init__(self, processor, num_channels):
         if num_channels not in (1, 3):
-            raise ValueError(f"models with {num_channels} input channels are not supported (1 or 3)")
+            raise DataError(f"models with {num_channels} input channels are not supported (1 or 3)")
         self.processor, self.mode = processor, "RGB" if num_channels == 3 else "L"
         size = processor.size
         self.size = (size["height"], size["width"]) if "height" in size else (size["shortest_edge"],) * 2
