@@ -26,7 +26,8 @@ def option(default=None, help="", group=None, **argparse_kwargs):
     """A dataclass field that is also a flag `--field-name`; `argparse_kwargs` go to `add_argument`.
 
     The flag's type is the default's type unless given; a bool default makes a `store_true` flag.
-    `required=True` makes a flag without default; `default_factory` (for lists) is passed through.
+    `required=True` makes a flag without default; `default_factory` (for lists) is passed through;
+    `minimum=m` refuses smaller values at parse time (a usage error instead of a failure deep in a run).
     """
     metadata = {"help": help, "group": group, "argparse": argparse_kwargs}
     if "default_factory" in argparse_kwargs:
@@ -55,6 +56,18 @@ def ordered_fields(cls):
     return sorted(flags, key=lambda f: (groups.index(f.metadata["group"]), f.name in inherited))
 
 
+def at_least(convert, minimum):
+    """An argparse `type` that converts with `convert` and refuses values below `minimum`."""
+    def parse(text):
+        value = convert(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in "invalid int value"
+    return parse
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """`--help` with each flag's default, unless its help already says what the default is (a default
     computed from the checkout's location would print a machine path), and the description's line
@@ -79,12 +92,15 @@ def build_parser(cls, description, formatter_class=HelpFormatter):
             groups[name] = parser if name is None and name not in titles else \
                 parser.add_argument_group(titles.get(name, GROUP_TITLES.get(name, name)))
         kwargs = dict(field.metadata["argparse"])
+        minimum = kwargs.pop("minimum", None)
         default = _default(field)
         if isinstance(default, bool) and "action" not in kwargs:
             kwargs["action"] = "store_true"
         elif "type" not in kwargs and default is not None and "action" not in kwargs \
                 and not isinstance(default, (list, tuple)):
             kwargs["type"] = type(default)
+        if minimum is not None:
+            kwargs["type"] = at_least(kwargs.get("type", int), minimum)
         if not kwargs.get("required"):
             kwargs["default"] = default
         help_text = field.metadata["help"].format(**values).replace("%", "%%")

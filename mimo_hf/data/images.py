@@ -122,7 +122,11 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
     info = dataset_info(dataset)
     if data_dir is None:
         hub_id = next(key for key, value in DATASETS.items() if value is info)
-        ds = load_dataset(hub_id, split=split)
+        try:
+            ds = load_dataset(hub_id, split=split)
+        except ConnectionError as error:  # offline, or the Hub unreachable, and the split not in the cache
+            raise DataError(f"{hub_id} could not be downloaded ({error}); pass --data-dir with its "
+                            f"{split}-*.parquet files (the Hub layout) to use a local copy") from None
     else:
         shards = parquet_shards(data_dir, split)
         # Only this split's files are given, so `datasets` prepares (caches) only this split.

@@ -47,7 +47,7 @@ class BenchmarkSettings:
     head_dim: int = option(16, "head size", MIMOFORMER)
     intermediate_size: int = option(128, "MLP width", MIMOFORMER)
     num_random_features: int = option(64, "random features R", MIMOFORMER)
-    sequences: int = option(32, "sequences per timed call", MIMOFORMER)
+    sequences: int = option(32, "sequences per timed call", MIMOFORMER, minimum=1)
     depth: int = option(16, "Wide ResNet depth 6n+4", MIMOCONV)
     width: int = option(4, "Wide ResNet width factor", MIMOCONV)
     initial_width: float = option(4, "MIMOConv stem width factor s, C = 16 s", MIMOCONV, type=float)
@@ -61,10 +61,10 @@ class BenchmarkSettings:
                              choices=["relu", "prelu", "srelu"])
     num_labels: int = option(10, "classifier outputs", MIMOCONV)
     image_size: int = option(32, "input height and width", MIMOCONV)
-    batch_size: int = option(256, "images per timed call")
-    threads: int = option(None, "torch intra-op threads (default: torch's choice)", type=int)
+    batch_size: int = option(256, "images per timed call", minimum=1)
+    threads: int = option(None, "torch intra-op threads (default: torch's choice)", type=int, minimum=1)
     warmup: int = option(3, "untimed calls per model before timing")
-    repeats: int = option(15, "timed interleaved rounds; the median is reported")
+    repeats: int = option(15, "timed interleaved rounds; the median is reported", minimum=1)
     channels_last: bool = option(None, "run every model and the input in channels-last layout (default: off for "
                                        "inference, on for --mode train, as train_mimoconv.py does)",
                                  action=argparse.BooleanOptionalAction)
@@ -72,7 +72,7 @@ class BenchmarkSettings:
                                     "recipe's loss and regularisers) on --train-bundles bundles per step",
                        choices=["inference", "train"])
     train_bundles: int = option(128, "bundles per training step: the recipe's batch (128); a step of N-capacity "
-                                     "MIMOConv sees 128 * N images", TRAIN)
+                                     "MIMOConv sees 128 * N images", TRAIN, minimum=1)
     train_precision: str = option("fp32", "precision of the timed training steps: fp32, or bf16 autocast around the "
                                           "forward and loss (what train_mimoconv.py --mixed-precision bf16 runs on a CPU, "
                                           "through accelerate); the 'plain' baseline row stays a plain fp32 step",

@@ -30,15 +30,15 @@ class MIMOFormerEvaluation(EvaluationSettings):
     data_dir: str = option(None, "the task's data folder (default: as in training_args.json)", type=str)
     grids: list = option(None, "grids MxN to evaluate (default: 1x1, the trained grids and the full grid)",
                          type=grid_flag, nargs="*")
-    max_eval_samples: int = option(None, "evaluate only the first N examples of the split", type=int)
+    max_eval_samples: int = option(None, "evaluate only the first N examples of the split", type=int, minimum=1)
     check_subset: int = option(256, "also record accuracy on the first N examples, for the re-evaluation test "
                                     "(0: none; the rows' subset_accuracy is then null)")
     throughput_only: bool = option(False, "only time the grids (and baseline) on this machine and merge sequences/s "
                                           "into the existing results file, keeping its accuracies (e.g. accuracy "
                                           "measured on a GPU, throughput on a CPU)")
-    batch_size: int = option(256, "sequences per evaluation batch")
-    throughput_batch_size: int = option(64, "sequences per timed call")
-    repeats: int = option(7, "timed interleaved rounds; the median is reported")
+    batch_size: int = option(256, "sequences per evaluation batch", minimum=1)
+    throughput_batch_size: int = option(64, "sequences per timed call", minimum=1)
+    repeats: int = option(7, "timed interleaved rounds; the median is reported", minimum=1)
 
 
 def results_dataset(task, data_dir):

@@ -32,7 +32,7 @@ class RunOptions:
     unit = "epoch"  # what checkpoints are taken at ("epoch" or "step")
     script = ""  # the training script, for `command()`
 
-    gradient_accumulation_steps: int = option(1, "", "optimisation")
+    gradient_accumulation_steps: int = option(1, "", "optimisation", minimum=1)
     mixed_precision: str = option(None, "default: accelerate's config", "optimisation", choices=["no", "fp16", "bf16"])
     seed: int = option(0, "", "optimisation")
     output_dir: str = option(None, "run folder: logs and the final Hub-ready folder <output-dir>/hub", "run",
@@ -46,7 +46,7 @@ class RunOptions:
     overwrite_output_dir: bool = option(False, "start over in an --output-dir that holds a previous run: delete its "
                                                "checkpoints, Hub folder and logs first (without it such a folder is refused)",
                                         "run")
-    num_threads: int = option(None, "torch intra-op threads per process (CPU)", "run", type=int)
+    num_threads: int = option(None, "torch intra-op threads per process (CPU)", "run", type=int, minimum=1)
     report_process_weights: bool = option(False, "write a sha256 of each process's final weights (DDP checks)", "run")
 
     @classmethod
@@ -141,13 +141,13 @@ class MIMOConvRecipe(RunOptions):
     validation_size: int = option(5000, "training images held out for validation (never tune on test; fine-tuning "
                                         "default: 10% of the training data, every class in proportion)", "data",
                                   type=int)
-    max_train_samples: int = option(None, "use only the first N training images (smoke tests)", "data", type=int)
-    max_eval_samples: int = option(None, "use only the first N validation images (smoke tests)", "data", type=int)
+    max_train_samples: int = option(None, "use only the first N training images (smoke tests)", "data", type=int, minimum=1)
+    max_eval_samples: int = option(None, "use only the first N validation images (smoke tests)", "data", type=int, minimum=1)
     model_name_or_path: str = option(None, "fine-tune this checkpoint (Hub-ready or checkpoint folder, or Hub id): "
                                            "weights, config, image processor; the model flags below are read from "
                                            "it (a contradicting flag is an error); new labels get a new classifier",
                                      "model", type=str)
-    num_superpositions: int = option(4, "capacity N", "model")
+    num_superpositions: int = option(4, "capacity N", "model", minimum=1)
     binding: str = option("hrr", "", "model", choices=["hrr", "mbat", "none"])
     depth: int = option(16, "Wide ResNet depth 6n+4", "model")
     width: int = option(4, "Wide ResNet width factor", "model")
@@ -160,9 +160,9 @@ class MIMOConvRecipe(RunOptions):
                                   "the short-schedule recipe of docs/mimoconv_recipe_study.md (label smoothing 0.2, "
                                   "Nesterov, triangular LR, weight EMA, BN momentum 0.4, alternating flips, wd 5e-4, "
                                   "no mixup)", "optimisation", choices=sorted(PRESETS))
-    epochs: int = option(200, "epochs; each passes over the data N times (fairness rule)", "optimisation")
-    batch_size: int = option(128, "bundles per step per process; a step sees batch_size * N images", "optimisation")
-    eval_batch_size: int = option(512, "images per evaluation batch per process", "optimisation")
+    epochs: int = option(200, "epochs; each passes over the data N times (fairness rule)", "optimisation", minimum=1)
+    batch_size: int = option(128, "bundles per step per process; a step sees batch_size * N images", "optimisation", minimum=1)
+    eval_batch_size: int = option(512, "images per evaluation batch per process", "optimisation", minimum=1)
     lr_schedule: str = option(None, "onecycle: torch's OneCycleLR (cosine, cycling momentum); triangular: linear up, "
                                     "linear down to 0", "optimisation", choices=["onecycle", "triangular"])
     lr: float = option(None, "peak learning rate", "optimisation", type=float)
@@ -191,7 +191,7 @@ class MIMOConvRecipe(RunOptions):
                                             "fine-tuning default: 0.8 for a checkpoint trained at two operating "
                                             "points, else 1)", "optimisation")
     low_superpositions: int = option(1, "dynamic training: the lower operating point (fine-tuning default: the "
-                                        "checkpoint's lower trained one)", "optimisation")
+                                        "checkpoint's lower trained one)", "optimisation", minimum=1)
     eval_superpositions: list = option(None, "operating points validated each epoch (default: the trained ones)",
                                        "run", type=int, nargs="*")
     stop_after_epochs: int = option(None, "stop (after checkpointing) once this many epochs are done; resume later",
@@ -268,16 +268,16 @@ class MIMOFormerRecipe(RunOptions):
     validation_size: int = option(None, "training examples held out for validation where the task has no "
                                         "validation split (fine-tuning default: 10% of the training data, every "
                                         "class in proportion)", "data", type=int)
-    max_train_samples: int = option(None, "use only the first N training examples (smoke tests)", "data", type=int)
-    max_eval_samples: int = option(None, "use only the first N validation examples (smoke tests)", "data", type=int)
+    max_train_samples: int = option(None, "use only the first N training examples (smoke tests)", "data", type=int, minimum=1)
+    max_eval_samples: int = option(None, "use only the first N validation examples (smoke tests)", "data", type=int, minimum=1)
     model_name_or_path: str = option(None, "fine-tune this checkpoint (folder or Hub id): weights, config, "
                                            "tokenizer; the model flags below are read from it (a contradicting flag "
                                            "is an error); new labels get a new classifier. Set --max-steps, "
                                            "--warmup-steps and --batch-size: unset, they are --task's LRA values",
                                      "model", type=str)
     attention_type: str = option("mimo_att", "", "model", choices=["softmax", "performer", "mimo_att", "mimo_att_mlp"])
-    mimo_m: int = option(4, "grid rows M (1 for the baselines)", "model")
-    mimo_n: int = option(4, "grid columns N (1 for the baselines)", "model")
+    mimo_m: int = option(4, "grid rows M (1 for the baselines)", "model", minimum=1)
+    mimo_n: int = option(4, "grid columns N (1 for the baselines)", "model", minimum=1)
     num_random_features: int = option(256, "R, random features of the kernel", "model")
     kernel: str = option("relu", "", "model", choices=["relu", "exp"])
     hidden_size: int = option(64, "", "model")
@@ -291,9 +291,9 @@ class MIMOFormerRecipe(RunOptions):
     classifier_hidden_size: int = option(None, "head hidden width (default: hidden size)", "model", type=int)
     hidden_dropout_prob: float = option(0.1, "", "model")
     embedding_dropout_prob: float = option(0.1, "", "model")
-    max_steps: int = option(None, "optimizer steps of the one-cycle schedule", "optimisation", type=int)
-    batch_size: int = option(None, "sequences per step per process", "optimisation", type=int)
-    eval_batch_size: int = option(256, "", "optimisation")
+    max_steps: int = option(None, "optimizer steps of the one-cycle schedule", "optimisation", type=int, minimum=1)
+    batch_size: int = option(None, "sequences per step per process", "optimisation", type=int, minimum=1)
+    eval_batch_size: int = option(256, "", "optimisation", minimum=1)
     lr: float = option(1e-4, "peak learning rate", "optimisation")
     warmup_steps: int = option(None, "linear LR warm-up steps", "optimisation", type=int)
     weight_decay: float = option(0.0, "", "optimisation")
@@ -303,7 +303,7 @@ class MIMOFormerRecipe(RunOptions):
     grid_warmup_steps: int = option(None, "MIMO warm-up: steps at --warmup-grid before the full grid (default: 1/8 "
                                           "of the steps for grids above 2x2, else 0)", "optimisation", type=int)
     warmup_grid: str = option("2x2", "grid of the MIMO warm-up, MxN", "optimisation")
-    eval_every: int = option(500, "validate (and checkpoint) every this many steps", "run")
+    eval_every: int = option(500, "validate (and checkpoint) every this many steps", "run", minimum=1)
     eval_grids: list = option(None, "grids validated at each evaluation, MxN (default: the full grid)", "run",
                               nargs="*")
     stop_after_steps: int = option(None, "stop (after checkpointing) at this step; resume later", "run", type=int)

@@ -129,3 +129,18 @@ def test_loaded_splits_record_their_image_format(tmp_path):
     png_split = load_image_dataset("uoft-cs/cifar10", data_dir=png_dir, split="test")
     assert jpeg_split.formats == ("JPEG",) and png_split.formats == ("PNG",)
     assert jpeg_split.subset(torch.arange(2)).formats == ("JPEG",)
+
+
+def test_a_hub_dataset_that_cannot_be_downloaded_names_the_local_way(monkeypatch):
+    """Offline (or the Hub unreachable) and not cached: the error says to pass --data-dir, as one DataError."""
+    import datasets
+
+    from mimo_hf.data import DataError
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'uoft-cs/cifar10' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    with pytest.raises(DataError, match=r"uoft-cs/cifar10 could not be downloaded .*OfflineModeIsEnabled.*pass --data-dir "
+                                        r"with its test-\*\.parquet files"):
+        load_image_dataset("uoft-cs/cifar10", split="test")
