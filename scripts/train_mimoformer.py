@@ -9,20 +9,9 @@ Examples:
     accelerate launch --num_processes 2 scripts/train_mimoformer.py ... --resume latest
 """
 
-import sys
-
-from mimo_hf.data import DataError
-from mimo_hf.training.engine import RunRefused
+from mimo_hf.training.engine import run_training_script
 from mimo_hf.training.mimoformer import train
 from mimo_hf.training.recipes import MIMOFormerRecipe
 
 if __name__ == "__main__":
-    try:
-        recipe = MIMOFormerRecipe.from_flags()
-    except (ValueError, FileNotFoundError) as error:  # flags that contradict each other, the data or the checkpoint
-        MIMOFormerRecipe.parser().error(str(error))
-    try:
-        train(recipe)
-    # A previous run in --output-dir or a resume with other recipe flags; own data that cannot be used as given.
-    except (RunRefused, DataError, FileNotFoundError) as error:
-        sys.exit(f"{sys.argv[0]}: error: {error}")
+    run_training_script(MIMOFormerRecipe, train)

@@ -405,3 +405,22 @@ class TrainingRun:
         if export is not None and accelerator.is_main_process:
             export()
         accelerator.end_training()
+
+
+def run_training_script(recipe_class, train, argv=None):
+    """The training scripts' entry point: parse the flags into a recipe and train it. Flags that contradict
+    each other, the data or the checkpoint are usage errors (exit status 2); a refused run, own data that
+    cannot be used as given or a missing file end with one error line (exit status 1); neither prints a
+    traceback, and nothing is written before the recipe is accepted."""
+    import sys
+
+    from mimo_hf.data import DataError
+
+    try:
+        recipe = recipe_class.from_flags(argv)
+    except (ValueError, FileNotFoundError) as error:
+        recipe_class.parser().error(str(error))
+    try:
+        return train(recipe)
+    except (RunRefused, DataError, FileNotFoundError) as error:
+        sys.exit(f"{sys.argv[0]}: error: {error}")
