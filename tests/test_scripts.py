@@ -89,6 +89,19 @@ def test_evaluate_states_what_is_wrong_with_the_data_in_one_line(flags, message,
     assert not any(tmp_path.iterdir())  # no results file from a run that scored nothing
 
 
+def test_evaluate_mimoformer_states_a_missing_column_in_one_line(tmp_path):
+    """A text model pointed at the CIFAR-10 folder (img/label, no text): the LRA loader's DataError is the
+    script's one error line, before anything is scored."""
+    cifar = ROOT.parent / "shared" / "data" / "cifar10"
+    if not cifar.is_dir():
+        pytest.skip(f"{cifar} is not beside the checkout")
+    message = f"{cifar} split 'test' has no column 'text' (this task reads text, label); its columns: ['img', 'label']"
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        _load("evaluate_mimoformer").main(["--model", str(ROOT / "zoo" / "mimoformer-att-text1k"), "--baseline", "none",
+                                           "--data-dir", str(cifar), "--no-throughput", "--output-dir", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
+
+
 def test_own_data_that_cannot_be_used_is_one_error_line(tmp_path):
     """A fine-tuning file without the image column: the script names the file, the flag and the columns it
     has, in one line (exit status 1, no traceback), and leaves no run folder behind."""

@@ -98,6 +98,18 @@ def label_tensor(table, column="label"):
     return torch.from_numpy(table.column(column).to_numpy().astype(np.int64))
 
 
+def download_split(hub_id, split):
+    """`datasets.load_dataset(hub_id, split=split)`; offline (or the Hub unreachable) with the split not cached,
+    a `DataError` that says how to use a local copy instead."""
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(hub_id, split=split)
+    except ConnectionError as error:
+        raise DataError(f"{hub_id} could not be downloaded ({error}); pass --data-dir with its "
+                        f"{split}-*.parquet files (the Hub layout) to use a local copy") from None
+
+
 def parquet_shards(data_dir, split):
     """The `{split}-*.parquet` shards of a local folder in the Hub layout, sorted; clear errors if there are none."""
     folder = Path(data_dir)
@@ -122,11 +134,7 @@ def load_image_dataset(dataset="uoft-cs/cifar10", data_dir=None, split="train"):
     info = dataset_info(dataset)
     if data_dir is None:
         hub_id = next(key for key, value in DATASETS.items() if value is info)
-        try:
-            ds = load_dataset(hub_id, split=split)
-        except ConnectionError as error:  # offline, or the Hub unreachable, and the split not in the cache
-            raise DataError(f"{hub_id} could not be downloaded ({error}); pass --data-dir with its "
-                            f"{split}-*.parquet files (the Hub layout) to use a local copy") from None
+        ds = download_split(hub_id, split)
     else:
         shards = parquet_shards(data_dir, split)
         # Only this split's files are given, so `datasets` prepares (caches) only this split.

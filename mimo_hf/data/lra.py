@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from mimo_hf.data import labels
-from mimo_hf.data.images import decode_images, label_tensor, parquet_shards, rgb_to_grayscale, train_validation_split
+from mimo_hf.data import DataError, labels
+from mimo_hf.data.images import decode_images, download_split, label_tensor, parquet_shards, rgb_to_grayscale, train_validation_split
 from mimo_hf.data.tokenization import BYTE_VOCAB_SIZE, LISTOPS_VOCAB, encode
 
 # Model-facing description of each task. "cls_token_id" is what the authors' CLS pooling prepends
@@ -96,16 +96,25 @@ class SequenceTensors:
             self.task, dict(self.info))
 
 
-def _read_split(data_dir, hub_id, split):
-    """One split as a pyarrow Table plus its `datasets.Features`: from `{split}-*.parquet` in data_dir, or the Hub."""
-    from datasets import Features, load_dataset
+def _read_split(data_dir, hub_id, split, columns):
+    """One split as a pyarrow Table plus its `datasets.Features`: from `{split}-*.parquet` in data_dir, or the Hub.
+
+    columns: the columns the task reads; a split without one of them is a `DataError` naming what it has.
+    """
+    from datasets import Features
 
     if data_dir is None:
-        ds = load_dataset(hub_id, split=split)
-        return ds.data.table, ds.features
-    shards = parquet_shards(data_dir, split)
-    table = pa.concat_tables([pq.read_table(shard) for shard in shards])
-    return table, Features.from_arrow_schema(table.schema)
+        ds = download_split(hub_id, split)
+        table, features = ds.data.table, ds.features
+    else:
+        shards = parquet_shards(data_dir, split)
+        table = pa.concat_tables([pq.read_table(shard) for shard in shards])
+        features = Features.from_arrow_schema(table.schema)
+    missing = [column for column in columns if column not in table.column_names]
+    if missing:
+        raise DataError(f"{data_dir or hub_id} split {split!r} has no column {missing[0]!r} "
+                        f"(this task reads {', '.join(columns)}); its columns: {table.column_names}")
+    return table, features
 
 
 def _resolve_source(task, data_dir):
@@ -150,7 +159,7 @@ def _label_names(features, column, default):
 
 def _check_split(split):
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise DataError(f"split must be one of {SPLITS}, got {split!r}")
 
 
 def load_lra_task(task, split, data_dir=None, max_length=None, seed=0, validation_size=None, max_examples=None):
@@ -171,7 +180,7 @@ def load_lra_task(task, split, data_dir=None, max_length=None, seed=0, validatio
       (struct{bytes: PNG/JPEG, path}), label (0/1); splits train/validation/test.
     """
     if task not in LRA_TASKS:
-        raise ValueError(f"unknown LRA task {task!r}; known: {sorted(LRA_TASKS)}")
+        raise DataError(f"unknown LRA task {task!r}; known: {sorted(LRA_TASKS)}")
     _check_split(split)
     max_length = LRA_TASKS[task]["max_length"] if max_length is None else max_length
     loaders = {"listops": _load_listops, "image": _load_image, "text": _load_text,
@@ -184,9 +193,9 @@ def load_lra_task(task, split, data_dir=None, max_length=None, seed=0, validatio
 
 def _load_listops(split, data_dir, max_length, seed, validation_size, max_examples):
     if data_dir is None:
-        raise ValueError("ListOps is generated locally: run `python scripts/generate_listops.py --output-dir DIR` "
+        raise DataError("ListOps is generated locally: run `python scripts/generate_listops.py --output-dir DIR` "
                          "(see --help for the LRA and CPU presets) and pass data_dir=DIR")
-    table, features = _read_split(data_dir, None, split)
+    table, features = _read_split(data_dir, None, split, ("text", "label"))
     if max_examples is not None:
         table = table.slice(0, max_examples)
     input_ids, attention_mask = encode(LRA_TASKS["listops"]["tokenizer"], table.column("text").to_pylist(), max_length)
@@ -196,9 +205,9 @@ def _load_listops(split, data_dir, max_length, seed, validation_size, max_exampl
 
 def _load_image(split, data_dir, max_length, seed, validation_size, max_examples):
     if max_length != 1024:
-        raise ValueError(f"LRA Image sequences are 32 x 32 = 1024 pixels; max_length={max_length} is not supported")
+        raise DataError(f"LRA Image sequences are 32 x 32 = 1024 pixels; max_length={max_length} is not supported")
     folder, hub_id = _resolve_source("image", data_dir)
-    table, features = _read_split(folder, hub_id, "test" if split == "test" else "train")
+    table, features = _read_split(folder, hub_id, "test" if split == "test" else "train", ("img", "label"))
     validation_size = DEFAULT_VALIDATION_SIZES["image"] if validation_size is None else validation_size
     rows = _split_rows(len(table), split, validation_size, seed)
     if max_examples is not None:
@@ -214,10 +223,10 @@ def _load_image(split, data_dir, max_length, seed, validation_size, max_examples
 
 def _load_text(split, data_dir, max_length, seed, validation_size, max_examples):
     folder, hub_id = _resolve_source("text", data_dir)
-    table, features = _read_split(folder, hub_id, "test" if split == "test" else "train")
+    table, features = _read_split(folder, hub_id, "test" if split == "test" else "train", ("text", "label"))
     names, values = _label_names(features, "label", LRA_TASKS["text"]["label_names"]), label_tensor(table)
     if len(values) and (int(values.min()) < 0 or int(values.max()) >= len(names)):
-        raise ValueError(f"{folder or hub_id}: labels {sorted(set(values.tolist()))[:10]} are not LRA Text's "
+        raise DataError(f"{folder or hub_id}: labels {sorted(set(values.tolist()))[:10]} are not LRA Text's "
                          f"{len(names)} classes {names}; to train on your own text data fine-tune a checkpoint: "
                          "scripts/train_mimoformer.py --model-name-or-path M --train-file F --text-column C "
                          "--label-column C (README: Fine-tune on your data)")
@@ -242,9 +251,9 @@ _MISSING = ("The real LRA {name} data ({what}) cannot be obtained in this enviro
 
 def _load_retrieval(split, data_dir, max_length, seed, validation_size, max_examples):
     if data_dir is None:
-        raise ValueError(_MISSING.format(name="Retrieval", what="ACL Anthology Network citation pairs",
+        raise DataError(_MISSING.format(name="Retrieval", what="ACL Anthology Network citation pairs",
                                          columns="text1, text2, label", task="retrieval"))
-    table, features = _read_split(data_dir, None, split)
+    table, features = _read_split(data_dir, None, split, ("text1", "text2", "label"))
     if max_examples is not None:
         table = table.slice(0, max_examples)
     kind = LRA_TASKS["retrieval"]["tokenizer"]
@@ -256,15 +265,15 @@ def _load_retrieval(split, data_dir, max_length, seed, validation_size, max_exam
 
 def _load_pathfinder(split, data_dir, max_length, seed, validation_size, max_examples):
     if data_dir is None:
-        raise ValueError(_MISSING.format(name="Pathfinder", what="the Pathfinder-32 images",
+        raise DataError(_MISSING.format(name="Pathfinder", what="the Pathfinder-32 images",
                                          columns="image (PNG bytes), label", task="pathfinder"))
-    table, features = _read_split(data_dir, None, split)
+    table, features = _read_split(data_dir, None, split, ("image", "label"))
     if max_examples is not None:
         table = table.slice(0, max_examples)
     images = decode_images(table.column("image").combine_chunks(), "L")  # (n, 1, H, W) uint8
     input_ids = images.reshape(len(table), -1).long()  # (n, H*W)
     if input_ids.shape[1] != max_length:
-        raise ValueError(f"Pathfinder images have {input_ids.shape[1]} pixels, but max_length={max_length}")
+        raise DataError(f"Pathfinder images have {input_ids.shape[1]} pixels, but max_length={max_length}")
     names = _label_names(features, "label", LRA_TASKS["pathfinder"]["label_names"])
     return SequenceTensors(input_ids, torch.ones_like(input_ids), label_tensor(table), names,
                            info={"source": str(data_dir)})

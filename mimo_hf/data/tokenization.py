@@ -29,6 +29,8 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from mimo_hf.data import DataError
+
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 CLS_TOKEN = "[CLS]"
@@ -198,7 +200,7 @@ def encode_listops(texts, max_length=2000):
     are applied with numpy over whole batches of ASCII text, ~15x faster than the tokenizer itself (LRA size,
     96k x ~1000 tokens: ~10 s instead of ~150 s of CPU); a batch with non-ASCII text goes through the tokenizer.
     Tests check that both give the same ids.
-    Raises ValueError when an expression has more than max_length tokens: cutting a ListOps expression changes
+    Raises DataError (a ValueError) when an expression has more than max_length tokens: cutting a ListOps expression changes
     its value, so it is never truncated. Returns input_ids and attention_mask, (n, max_length) int64.
     """
     tokenizer = listops_tokenizer(max_length)
@@ -215,7 +217,7 @@ def encode_listops(texts, max_length=2000):
         counts = np.bincount(rows, minlength=len(blobs))  # (batch,) tokens per text
         if counts.max(initial=0) > max_length:
             row = first + int(np.argmax(counts))
-            raise ValueError(f"ListOps example {row} has {counts.max()} tokens, more than max_length={max_length}; "
+            raise DataError(f"ListOps example {row} has {counts.max()} tokens, more than max_length={max_length}; "
                              "ListOps is never truncated (it would change the answer): raise max_length")
         ids[first + rows, positions] = tokens
         lengths[first:first + len(blobs)] = counts

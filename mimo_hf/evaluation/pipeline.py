@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mimo_hf import settings as flags
+from mimo_hf.data import DataError
 from mimo_hf.hub.references import check_model_reference, load_failure_message
 from mimo_hf.settings import option
 
@@ -129,7 +130,7 @@ class Evaluation:
         model, self.inputs = self.load_checked(s.model, s.revision)
         try:
             dataset = self.load_data(model)
-        except (FileNotFoundError, ValueError) as error:  # a missing folder, a split or column that is not there
+        except (FileNotFoundError, DataError) as error:  # a missing folder, a split or column that is not there
             sys.exit(f"error: {error}")
         points = self.points(model.config)
         scores, base = self.score_all(model, dataset, points)

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from mimo_hf.data import DataError
 from mimo_hf.data import lra as lra_data
 from mimo_hf.data.listops import generate_listops, write_listops_dataset
 from mimo_hf.data.lra import LRA_TASKS, SequenceTensors, load_lra_task
@@ -55,7 +56,7 @@ def test_write_and_load_listops(tmp_path):
     assert few.input_ids.shape == (5, 128)
 
     longest = max(len(text.split()) for text in columns["validation"][0])
-    with pytest.raises(ValueError, match="never truncated"):
+    with pytest.raises(DataError, match="never truncated"):
         load_lra_task("listops", "validation", data_dir=tmp_path, max_length=longest - 1)
     with pytest.raises(ValueError, match="generate_listops"):
         load_lra_task("listops", "train")
@@ -126,13 +127,23 @@ def test_text_validation_is_held_out_of_train():
 
 
 def test_unavailable_tasks_explain_themselves():
+    """DataError: the scripts print these as one line."""
     for task in ("retrieval", "pathfinder"):
-        with pytest.raises(ValueError, match="cannot be obtained"):
+        with pytest.raises(DataError, match="cannot be obtained"):
             load_lra_task(task, "train")
-    with pytest.raises(ValueError, match="unknown LRA task"):
+    with pytest.raises(DataError, match="unknown LRA task"):
         load_lra_task("imdb", "train")
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(DataError, match="split"):
         load_lra_task("text", "dev")
+
+
+def test_a_folder_without_the_tasks_columns_names_them(tmp_path):
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"sentence": ["[MAX 1 2 ]"], "label": [2]}), tmp_path / "train-00000-of-00001.parquet")
+    with pytest.raises(DataError, match=r"split 'train' has no column 'text' \(this task reads text, label\); "
+                                        r"its columns: \['sentence', 'label'\]"):
+        load_lra_task("listops", "train", data_dir=tmp_path)
 
 
 def test_prepared_retrieval_and_pathfinder_folders(tmp_path):
