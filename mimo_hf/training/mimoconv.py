@@ -20,6 +20,7 @@ epoch ends, so a run resumed from a checkpoint continues exactly as if it had ne
 """
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -293,6 +294,19 @@ class MIMOConvLoop:
             write_card(self.recipe.hub_folder, self.recipe, self.run.state.history, self.data.info, "val_accuracy@")
 
 
+def time_left(history, planned_epochs, window=5):
+    """"epoch E of P done; about H h left ..." from the median training seconds of the last `window` epochs
+    (the progress bar only times the epoch under way); None when no epoch is timed or none is left."""
+    seconds = [entry["train_seconds"] for entry in history[-window:] if entry.get("train_seconds")]
+    done = history[-1]["epoch"] if history else 0
+    if not seconds or done >= planned_epochs:
+        return None
+    per_epoch = statistics.median(seconds)
+    hours = (planned_epochs - done) * per_epoch / 3600
+    return (f"epoch {done} of {planned_epochs} done; about {hours:.1f} h of training left at {per_epoch:.0f} s "
+            f"per epoch (median of the last {len(seconds)}), plus validation")
+
+
 def train(recipe):
     """Run (or resume) the training run of a `MIMOConvRecipe`; returns the Hub folder (None when stopped early)."""
     loop = MIMOConvLoop(recipe)
@@ -303,6 +317,8 @@ def train(recipe):
         entry.update(loop.validate())
         run.state.epoch = epoch + 1
         run.record(entry)
+        if (left := time_left(run.state.history, recipe.epochs)) is not None:
+            run.accelerator.print(left)
         run.checkpoint(run.state.epoch)
         if recipe.stop_after_epochs is not None and recipe.stop_after_epochs <= run.state.epoch < recipe.epochs:
             run.stop_early(f"stopping after epoch {run.state.epoch}")

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from mimo_hf.training.engine import latest_checkpoint
+from mimo_hf.training.mimoconv import time_left
 
 ROOT = Path(__file__).resolve().parents[2]
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10"
@@ -62,6 +63,7 @@ def test_killed_run_resumes_exactly(tmp_path, preset):
     """Also with the fast preset, whose weight EMA and alternating flips are part of the resumed state."""
     full = _train(["--epochs", "3", "--preset", preset, "--output-dir", str(tmp_path / "full")])
     assert full.returncode == 0, full.stderr[-4000:]
+    assert "epoch 2 of 3 done; about" in full.stdout and "epoch 3 of 3 done" not in full.stdout  # the run's ETA
 
     run = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *TINY, "--epochs", "3", "--preset", preset, "--output-dir", str(run)],
@@ -100,3 +102,12 @@ def test_bf16_autocast_on_a_cpu_without_bf16_instructions_is_warned_about():
     assert slow_bf16_warning("cpu", "bf16", ["avx2", "amx_int8", "amx_bf16"]) is None
     assert slow_bf16_warning("cpu", "no", ["avx2"]) is None  # fp32: nothing to warn about
     assert slow_bf16_warning("cuda", "bf16", ["avx2"]) is None  # the GPU runs bf16 natively
+
+
+def test_time_left_is_the_median_of_the_last_epochs_times_the_epochs_left():
+    history = [{"epoch": e, "train_seconds": t} for e, t in enumerate([900.0, 100.0, 110.0, 90.0, 400.0, 100.0], 1)]
+    # the last five: 100, 110, 90, 400, 100 -> median 100 s; 354 epochs left
+    assert time_left(history, 360) == ("epoch 6 of 360 done; about 9.8 h of training left at 100 s per epoch "
+                                       "(median of the last 5), plus validation")
+    assert time_left(history, 6) is None and time_left([], 10) is None
+    assert time_left([{"epoch": 1}], 10) is None  # not timed
