@@ -96,7 +96,7 @@ class SequenceTensors:
             self.task, dict(self.info))
 
 
-def _read_split(data_dir, hub_id, split, columns):
+def read_split(data_dir, hub_id, split, columns):
     """One split as a pyarrow Table plus its `datasets.Features`: from `{split}-*.parquet` in data_dir, or the Hub.
 
     columns: the columns the task reads; a split without one of them is a `DataError` naming what it has.
@@ -195,7 +195,7 @@ def _load_listops(split, data_dir, max_length, seed, validation_size, max_exampl
     if data_dir is None:
         raise DataError("ListOps is generated locally: run `python scripts/generate_listops.py --output-dir DIR` "
                          "(see --help for the LRA and CPU presets) and pass data_dir=DIR")
-    table, features = _read_split(data_dir, None, split, ("text", "label"))
+    table, features = read_split(data_dir, None, split, ("text", "label"))
     if max_examples is not None:
         table = table.slice(0, max_examples)
     input_ids, attention_mask = encode(LRA_TASKS["listops"]["tokenizer"], table.column("text").to_pylist(), max_length)
@@ -207,7 +207,7 @@ def _load_image(split, data_dir, max_length, seed, validation_size, max_examples
     if max_length != 1024:
         raise DataError(f"LRA Image sequences are 32 x 32 = 1024 pixels; max_length={max_length} is not supported")
     folder, hub_id = _resolve_source("image", data_dir)
-    table, features = _read_split(folder, hub_id, "test" if split == "test" else "train", ("img", "label"))
+    table, features = read_split(folder, hub_id, "test" if split == "test" else "train", ("img", "label"))
     validation_size = DEFAULT_VALIDATION_SIZES["image"] if validation_size is None else validation_size
     rows = _split_rows(len(table), split, validation_size, seed)
     if max_examples is not None:
@@ -223,7 +223,7 @@ def _load_image(split, data_dir, max_length, seed, validation_size, max_examples
 
 def _load_text(split, data_dir, max_length, seed, validation_size, max_examples):
     folder, hub_id = _resolve_source("text", data_dir)
-    table, features = _read_split(folder, hub_id, "test" if split == "test" else "train", ("text", "label"))
+    table, features = read_split(folder, hub_id, "test" if split == "test" else "train", ("text", "label"))
     names, values = _label_names(features, "label", LRA_TASKS["text"]["label_names"]), label_tensor(table)
     if len(values) and (int(values.min()) < 0 or int(values.max()) >= len(names)):
         raise DataError(f"{folder or hub_id}: labels {sorted(set(values.tolist()))[:10]} are not LRA Text's "
@@ -253,7 +253,7 @@ def _load_retrieval(split, data_dir, max_length, seed, validation_size, max_exam
     if data_dir is None:
         raise DataError(_MISSING.format(name="Retrieval", what="ACL Anthology Network citation pairs",
                                          columns="text1, text2, label", task="retrieval"))
-    table, features = _read_split(data_dir, None, split, ("text1", "text2", "label"))
+    table, features = read_split(data_dir, None, split, ("text1", "text2", "label"))
     if max_examples is not None:
         table = table.slice(0, max_examples)
     kind = LRA_TASKS["retrieval"]["tokenizer"]
@@ -267,7 +267,7 @@ def _load_pathfinder(split, data_dir, max_length, seed, validation_size, max_exa
     if data_dir is None:
         raise DataError(_MISSING.format(name="Pathfinder", what="the Pathfinder-32 images",
                                          columns="image (PNG bytes), label", task="pathfinder"))
-    table, features = _read_split(data_dir, None, split, ("image", "label"))
+    table, features = read_split(data_dir, None, split, ("image", "label"))
     if max_examples is not None:
         table = table.slice(0, max_examples)
     images = decode_images(table.column("image").combine_chunks(), "L")  # (n, 1, H, W) uint8

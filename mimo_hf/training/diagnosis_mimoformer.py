@@ -140,10 +140,10 @@ def listops_baselines(data_dir, max_eval_samples=None):
     """
     from collections import Counter
 
-    from mimo_hf.data.lra import _read_split
+    from mimo_hf.data.lra import read_split
 
     def split(name, limit=None):
-        table, _ = _read_split(data_dir, None, name)
+        table, _ = read_split(data_dir, None, name, ("text", "label"))
         if limit:
             table = table.slice(0, limit)
         texts, labels = table.column("text").to_pylist(), table.column("label").to_pylist()
